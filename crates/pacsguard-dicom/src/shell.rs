@@ -6948,6 +6948,9 @@ struct Variables {
     /// The most values one variable looked up on the current line has in the file
     /// beside the one taken (0: none; its `set` commands counted).
     alternatives: usize,
+    /// Whether the file jumps ([`may_jump`]), once looked at: one walk of the bytes per
+    /// search, not one per name looked up.
+    jumps: Option<bool>,
 }
 
 /// Values of one variable tried on a line beside the last set before it: cmd.exe runs a
@@ -6969,6 +6972,11 @@ pub const MAX_VARIABLE_VALUES_TRIED: usize = 8;
 pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
 
 impl Variables {
+    /// [`may_jump`] of the file, walked once.
+    fn jumps(&mut self, bytes: &[u8]) -> bool {
+        *self.jumps.get_or_insert_with(|| may_jump(bytes))
+    }
+
     /// Charges `n` bytes of expansion: `false` once [`MAX_EXPANDED_BYTES`] is reached.
     fn charge(&mut self, n: usize) -> bool {
         if self.expanded.saturating_add(n) > MAX_EXPANDED_BYTES {
@@ -7153,6 +7161,23 @@ impl Variables {
         variants.sort_by_key(|(offset, _, _)| *offset);
         self.set = variants;
     }
+}
+
+/// Whether `bytes` hold a `goto` or a `call :label` (any case): only then can a line run
+/// after a `set` written below it or before the last `set` above it.
+fn may_jump(bytes: &[u8]) -> bool {
+    memchr::memchr3_iter(b'g', b'G', b':', bytes).any(|at| match bytes[at] {
+        b':' => bytes[..at]
+            .iter()
+            .rev()
+            .skip_while(|&&b| is_token_delimiter(b))
+            .take(4)
+            .map(u8::to_ascii_lowercase)
+            .eq(b"llac".iter().copied()),
+        _ => bytes
+            .get(at..at + 4)
+            .is_some_and(|word| word.eq_ignore_ascii_case(b"goto")),
+    })
 }
 
 /// The names (lower case) of the variables `%NAME%` in `value` refers to, each once.
@@ -7661,8 +7686,11 @@ fn expand_program_name(
         // for the name as for the arguments ([`command_at_each_value`]; review
         // rv43-screen, case1: `%c% C:\PACS\*.dcm \\h\loot` with `set c=copy` after a
         // `goto`, or set twice, was read with the file-order value only).
-        let others = variables.alternatives(bytes, &name, at);
-        variables.alternatives = variables.alternatives.max(others);
+        // Only in a file that jumps: read top to bottom, `%p%` before `set p=…` is empty.
+        if variables.jumps(bytes) {
+            let others = variables.alternatives(bytes, &name, at);
+            variables.alternatives = variables.alternatives.max(others);
+        }
         match variables.at(bytes, &name, at) {
             // A value with `%` or `!` expanded when it was set (`set q=%p%shell`, `set
             // p=%%a` in a `for`): what it holds is known only when the file runs.
