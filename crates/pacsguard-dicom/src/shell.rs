@@ -7093,7 +7093,10 @@ impl Variables {
             }
             latest.insert(self.set[k].1.clone(), self.set[k].2.clone());
         }
-        self.add_built_variants(&raw);
+        // Read top to bottom, a value is built once, from the values set above it.
+        if self.jumps(bytes) {
+            self.add_built_variants(&raw);
+        }
         for (i, (_, name, _)) in self.set.iter().enumerate() {
             self.by_name.entry(name.clone()).or_default().push(i);
         }
@@ -10990,7 +10993,8 @@ mod lolbin_tests {
         let many: String = (0..=MAX_VARIABLE_VALUES_TRIED)
             .map(|n| format!("set t=C:\\d{n}\r\n"))
             .collect();
-        let line = format!("set s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\n{many}");
+        let line =
+            format!("goto a\r\n:b\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\n:a\r\n{many}goto b");
         let found = found(line.as_bytes(), false).expect("a warning");
         assert!(
             found.detail.contains("MAX_VARIABLE_VALUES_TRIED"),
