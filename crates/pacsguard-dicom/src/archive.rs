@@ -54,6 +54,9 @@ pub(crate) struct Work {
     /// ZIP entries with data whose first bytes could not be read (a compression method
     /// not read here, or data outside the bytes given).
     pub(crate) zip_unread: usize,
+    /// The compression method of the first entry not read for its method alone (not
+    /// encrypted, inside the bytes): named in the warning (review rv43-screen, case10).
+    pub(crate) zip_unread_method: Option<u16>,
     /// The first limit reached, or the first member that could not be looked into.
     reached: Option<String>,
     /// Offsets in the outermost archive's bytes where its walk read a later gzip member or
@@ -74,6 +77,7 @@ impl Work {
             zip_entries: 0,
             zip_inflated: 0,
             zip_unread: 0,
+            zip_unread_method: None,
             reached: None,
             walked: Vec::new(),
         }

@@ -549,9 +549,10 @@ fn judged_zip(bytes: &[u8], eocd: usize, detail: String, budget: &mut Budget) ->
             FindingKind::NotInspected,
             Severity::Warning,
             format!(
-                "{detail}, of which {} entr{} could not be read (encrypted, a compression method not read here, or data outside the bytes read)",
+                "{detail}, of which {} entr{} could not be read ({})",
                 work.zip_unread,
-                if work.zip_unread == 1 { "y" } else { "ies" }
+                if work.zip_unread == 1 { "y" } else { "ies" },
+                unread_because(&work)
             ),
         ),
         WholeZip::Inert(_) => (
@@ -773,8 +774,9 @@ pub(crate) fn zip_nested(bytes: &[u8], depth: usize, work: &mut crate::archive::
         WholeZip::Inert(_) if work.zip_unread > unread => {
             let n = work.zip_unread - unread;
             WholeZip::CannotTell(format!(
-                "{n} entr{} could not be read: encrypted, a compression method not read here, or data outside the bytes read",
-                if n == 1 { "y" } else { "ies" }
+                "{n} entr{} could not be read: {}",
+                if n == 1 { "y" } else { "ies" },
+                unread_because(work)
             ))
         }
         verdict => verdict,
@@ -848,6 +850,19 @@ fn directory_verdict(
         let head = entry_head(bytes, at);
         if head.is_none() && u32_le(bytes, at + 20).is_some_and(|size| size > 0) {
             work.zip_unread += 1;
+            if let Some(method) = method_not_decoded(bytes, at) {
+                // What `unzip` extracts and cannot be looked into here: judged by what
+                // names it a program (its name, its Unix mode), as the content is for
+                // stored and deflated entries.
+                if let Some(why) = runs_by_name_or_mode(bytes, at, name) {
+                    return WholeZip::Runs(format!(
+                        "{} ({why}; compressed with {}, not decoded here)",
+                        shown(name),
+                        method_name(method)
+                    ));
+                }
+                work.zip_unread_method.get_or_insert(method);
+            }
         }
         if let Some(head) = &head
             && let Some(format) = format::sniff(head).filter(|f| runs_from_its_start(*f, head))
@@ -1117,6 +1132,65 @@ fn runs_from_its_start(format: Format, head: &[u8]) -> bool {
     }
 }
 
+/// Why entries of a ZIP could not be read, naming the first method not decoded here.
+fn unread_because(work: &crate::archive::Work) -> String {
+    match work.zip_unread_method {
+        Some(method) => format!(
+            "one compressed with {}, which is not decoded here; or encrypted, or data outside the bytes read",
+            method_name(method)
+        ),
+        None => "encrypted, a compression method not read here, or data outside the bytes read"
+            .to_owned(),
+    }
+}
+
+/// The compression method of the entry whose central directory header is at `central`,
+/// when it is one [`entry_head`] does not decode and the entry is not encrypted.
+fn method_not_decoded(bytes: &[u8], central: usize) -> Option<u16> {
+    let method = u16_le(bytes, central + 10)?;
+    (!encrypted(bytes, central) && !matches!(method, 0 | 8)).then_some(method)
+}
+
+/// A compression method's name, with its number (APPNOTE 4.4.5).
+fn method_name(method: u16) -> String {
+    let name = match method {
+        9 => "deflate64",
+        12 => "bzip2",
+        14 => "lzma",
+        93 => "zstd",
+        95 => "xz",
+        97 => "wavpack",
+        98 => "ppmd",
+        _ => "an unknown method",
+    };
+    format!("{name} (method {method})")
+}
+
+/// Extensions of Unix programs: an entry whose data is not decoded here and whose name
+/// ends so is taken for one (besides [`entry_runs`]'s names).
+const UNIX_PROGRAM_EXTENSIONS: [&[u8]; 4] = [b"elf", b"so", b"run", b"appimage"];
+
+/// Why the entry at `central` (named `name`) runs when its data cannot be looked into:
+/// a program's name ([`entry_runs`], [`UNIX_PROGRAM_EXTENSIONS`]), or a Unix mode with
+/// an execute bit on a regular file (`unzip` restores it: the file is run as it is).
+fn runs_by_name_or_mode(bytes: &[u8], central: usize, name: &[u8]) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let extension = lower.rsplit(|&b| b == b'/').next().and_then(|base| {
+        base.iter()
+            .rposition(|&b| b == b'.')
+            .map(|dot| &base[dot + 1..])
+    });
+    if entry_runs(name) || extension.is_some_and(|e| UNIX_PROGRAM_EXTENSIONS.contains(&e)) {
+        return Some("named as a program");
+    }
+    // Made on Unix (the high byte of "version made by"): the mode is the external
+    // attributes' high half.
+    let unix = bytes.get(central + 5) == Some(&3);
+    let mode = u32_le(bytes, central + 38)? >> 16;
+    let regular = matches!(mode & 0o170_000, 0 | 0o100_000);
+    (unix && regular && mode & 0o111 != 0).then_some("its Unix mode is executable")
+}
+
 fn entry_runs(name: &[u8]) -> bool {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit(|&b| b == b'/').next().unwrap_or(&lower);
@@ -1305,6 +1379,57 @@ mod tests {
                 let zip = one_entry_zip(b"notes.bin", &text, deflated);
                 assert_eq!(whole_zip(&zip), WholeZip::Inert(1), "{len} {deflated}");
             }
+        }
+    }
+
+    /// [`one_entry_zip`] stored, then marked compressed with `method` and made on Unix
+    /// with `mode` (what Python's `zipfile` writes for bzip2, lzma; `zip -Z bzip2`).
+    fn one_entry_zip_with(name: &[u8], data: &[u8], method: u16, mode: u32) -> Vec<u8> {
+        let mut zip = one_entry_zip(name, data, false);
+        let eocd = zip.len() - 22;
+        let directory = u32_le(&zip, eocd + 16).expect("the end record") as usize;
+        zip[8..10].copy_from_slice(&method.to_le_bytes());
+        zip[directory + 10..directory + 12].copy_from_slice(&method.to_le_bytes());
+        zip[directory + 5] = 3; // made by: Unix
+        zip[directory + 38..directory + 42].copy_from_slice(&(mode << 16).to_le_bytes());
+        zip
+    }
+
+    /// Review rv43-screen (issue 10, case10): an entry compressed with a method not
+    /// decoded here (bzip2, lzma, xz, zstd), which `unzip -t` extracts, was a warning
+    /// whatever its name or mode. It runs when its name says so (`.elf`, `.exe`, `.sh`)
+    /// or its Unix mode is executable: an alert; else a warning naming the method.
+    #[test]
+    fn entries_of_methods_not_decoded_are_judged_by_name_and_mode() {
+        let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0packed".to_vec();
+        for (method, called) in [(12, "bzip2"), (14, "lzma"), (93, "zstd"), (95, "xz")] {
+            for (name, mode) in [
+                (&b"a.elf"[..], 0o100600),
+                (b"setup.exe", 0o100600),
+                (b"run.sh", 0o100600),
+                (b"tool", 0o100755),
+            ] {
+                let zip = one_entry_zip_with(name, &elf, method, mode);
+                assert!(
+                    matches!(whole_zip(&zip), WholeZip::Runs(_)),
+                    "{method} {}: {:?}",
+                    String::from_utf8_lossy(name),
+                    whole_zip(&zip)
+                );
+            }
+            let zip = one_entry_zip_with(b"report.xml", b"<r/>", method, 0o100644);
+            match whole_zip(&zip) {
+                WholeZip::CannotTell(why) => assert!(why.contains(called), "{why}"),
+                other => panic!("{method}: {other:?}"),
+            }
+            let found = judged_zip(
+                &zip,
+                zip.len() - 22,
+                "a ZIP".to_owned(),
+                &mut Budget::default(),
+            );
+            assert_eq!(found.severity, Severity::Warning, "{}", found.detail);
+            assert!(found.detail.contains(called), "{}", found.detail);
         }
     }
 

@@ -194,6 +194,9 @@ struct Word {
     dynamic: bool,
     /// Holds a parameter expansion (`$NAME`, `${...}`).
     param: bool,
+    /// Holds an expansion of any kind, arithmetic (`$((…))`) too: with no [`Word::text`]
+    /// it may expand to anything, nothing included ([`Word::only_expansions`]).
+    expands: bool,
     /// Where its parameter expansions take their values from: the first few.
     params: Vec<Param>,
     /// More than [`PARAMS_KEPT`] of them: counts as having a value.
@@ -253,6 +256,7 @@ impl Word {
         self.text.len = 0;
         self.dynamic = false;
         self.param = false;
+        self.expands = false;
         self.params.clear();
         self.params_unread = false;
         self.assigns.clear();
@@ -263,8 +267,16 @@ impl Word {
         self.real = false;
     }
 
+    /// Whether the word is made of expansions only (`$NOPE`, `"$@"`, `${X:-}`,
+    /// `$(true)`, `$((3-3))`): what it gives a command is known only when it runs, and
+    /// may be nothing at all (review rv43-screen, case5 and case6).
+    fn only_expansions(&self) -> bool {
+        self.expands && self.text.is_empty()
+    }
+
     fn subst(&mut self, from: usize, to: usize) {
         self.dynamic = true;
+        self.expands = true;
         if from <= to {
             self.substs.push((from, to));
         }
@@ -801,6 +813,7 @@ impl<'a> Parser<'a> {
             dot: None,
             evaluates: None,
             finds: false,
+            find_runs: false,
             context: Context::FILE,
             valued: Valued::default(),
             outer: None,
@@ -918,6 +931,9 @@ struct Parser<'a> {
     /// The command name was `find`: the word after `-exec`/`-execdir`/`-ok`/`-okdir` is a
     /// command it runs.
     finds: bool,
+    /// A `find` read `-exec` (or another of [`FIND_RUNNERS`]): a `;` or `+` operand ends
+    /// the command it runs, which is judged then as a command that ended.
+    find_runs: bool,
     context: Context<'a>,
     /// Parameters given a value so far.
     valued: Valued,
@@ -951,13 +967,15 @@ struct Candidate {
     /// a shell given a bare word looks for a script of that name, which random bytes do
     /// not name.
     option_or_path: bool,
-    /// A command that powers the machine off or restarts it ([`POWER_COMMANDS`]): a time
+    /// A command that powers the machine off or restarts it ([`Acts::Bare`]): a time
     /// it takes (`now`, `+5`, `23:00`) counts as an option does, and so does no operand
     /// at all (`reboot` alone reboots).
     power: bool,
-    /// `init` or `telinit` ([`RUNLEVEL_COMMANDS`]): it counts when its one operand is a
+    /// `init` or `telinit` ([`Acts::Runlevel`]): it counts when its one operand is a
     /// runlevel that stops the machine or its services ([`is_stopping_runlevel`]).
     runlevel: bool,
+    /// A command that acts given one of these operands ([`Acts::Given`]).
+    given: Option<&'static [&'static [u8]]>,
     /// Operands read so far (written as text).
     operands: usize,
 }
@@ -969,6 +987,7 @@ impl Candidate {
             option_or_path,
             power: false,
             runlevel: false,
+            given: None,
             operands: 0,
         }
     }
@@ -981,28 +1000,82 @@ impl Candidate {
     }
 }
 
-/// Commands that power a Linux machine off or restart it and are also words of prose
-/// (`halt`, `reboot`, `shutdown`): they count with an option (`reboot -f`, `shutdown
-/// -h now`), a time (`shutdown now`, `shutdown +5`) or no operand at all (`reboot`
-/// alone on its line or before `;`, `&`, `|`). Review of session 41 (issue 10, item 3):
-/// the model had no rule for them. `poweroff`, no word of prose, is a strong name
-/// (`crate::shell`).
-///
-/// The rule is sh's grammar, not a word search: the name counts only as a command word
-/// (at a command's start, after assignments, or after a wrapper such as `env` or
-/// `command`), judged as sh runs it, its quotes and backslashes removed (`'shutdown'`,
-/// `"reboot"`, `\reboot`, `s''hutdown` are the same command: review of session 42,
-/// checked with dash; session 41 judged only unquoted names). sh is case-sensitive, so
-/// `Shutdown` and `Reboot` are no command; "the scanner will reboot at 10:40" has
-/// `the` as its command; "shutdown of the CT" takes no option, time or runlevel.
-pub const POWER_COMMANDS: [&[u8]; 3] = [b"shutdown", b"reboot", b"halt"];
+/// How a command of [`POWER_COMMANDS`] powers the machine off or restarts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acts {
+    /// With an option (`reboot -f`, `shutdown -h now`), a time (`shutdown now`,
+    /// `shutdown +5`, `23:00`) or no operand at all (`reboot` alone on its line or before
+    /// `;`, `&`, `|`): `halt`, `reboot` and `shutdown` are also words of prose, and
+    /// "shutdown of the CT" takes no option, time or runlevel. Review of session 41
+    /// (issue 10, item 3): the model had no rule for them.
+    Bare,
+    /// With a runlevel of [`is_stopping_runlevel`] as its only operand: `init 0` and
+    /// `telinit 0` power off, `init 6` reboots, `init 1` / `init S` stop every service
+    /// (review of session 42: clean); sysvinit's and systemd's `telinit` refuse more
+    /// ("Init 0 dose" is no command, and `init 0 dose` a usage error).
+    Runlevel,
+    /// With one of these operands anywhere among its operands (`loginctl poweroff`,
+    /// `kexec -e`, `openrc-shutdown -p now`, logind's D-Bus method named to
+    /// `dbus-send`): review rv43-screen, case8, clean before.
+    Given(&'static [&'static [u8]]),
+    /// With any operand or none: a strong name of `crate::shell` (no word of prose),
+    /// judged there (`poweroff`, `systemctl`: `systemctl stop pacs` counts too).
+    Strong,
+}
 
-/// Commands that change the runlevel: `init 0` and `telinit 0` power off, `init 6`
-/// reboots, `init 1` / `init S` stop every service (review of session 42: clean).
-/// They count as a command word with a runlevel of [`is_stopping_runlevel`] as their
-/// only operand (sysvinit's and systemd's `telinit` refuse more: "Init 0 dose" is no
-/// command, and `init 0 dose` a usage error).
-pub const RUNLEVEL_COMMANDS: [&[u8]; 2] = [b"init", b"telinit"];
+/// logind's methods that power the machine off or restart it, as `dbus-send` names them.
+const LOGIND_POWER_METHODS: [&[u8]; 4] = [
+    b"org.freedesktop.login1.Manager.PowerOff",
+    b"org.freedesktop.login1.Manager.Reboot",
+    b"org.freedesktop.login1.Manager.Halt",
+    b"org.freedesktop.login1.Manager.KExec",
+];
+
+/// Every command that powers a Linux machine off or restarts it, and when it does: the
+/// one table of them (the README names these). The rule is sh's grammar, not a word
+/// search: the name counts only as a command word (at a command's start, after
+/// assignments, after a wrapper such as `env`, `command` or `xargs`, or as the command
+/// `find -exec` runs), judged as sh runs it, its quotes and backslashes removed
+/// (`'shutdown'`, `"reboot"`, `\reboot`, `s''hutdown` are the same command: review of
+/// session 42, checked with dash; session 41 judged only unquoted names). sh is
+/// case-sensitive, so `Shutdown` and `Reboot` are no command; "the scanner will reboot
+/// at 10:40" has `the` as its command.
+pub const POWER_COMMANDS: [(&[u8], Acts); 11] = [
+    (b"shutdown", Acts::Bare),
+    (b"reboot", Acts::Bare),
+    (b"halt", Acts::Bare),
+    (b"init", Acts::Runlevel),
+    (b"telinit", Acts::Runlevel),
+    (
+        b"loginctl",
+        Acts::Given(&[b"poweroff", b"reboot", b"halt", b"kexec"]),
+    ),
+    (b"kexec", Acts::Given(&[b"-e", b"--exec"])),
+    (
+        b"openrc-shutdown",
+        Acts::Given(&[
+            b"-p",
+            b"--poweroff",
+            b"-r",
+            b"--reboot",
+            b"-H",
+            b"--halt",
+            b"-k",
+            b"--kexec",
+        ]),
+    ),
+    (b"dbus-send", Acts::Given(&LOGIND_POWER_METHODS)),
+    (b"poweroff", Acts::Strong),
+    (b"systemctl", Acts::Strong),
+];
+
+/// How `name` acts, if it is one of [`POWER_COMMANDS`] judged here.
+fn power_command(name: &[u8]) -> Option<Acts> {
+    POWER_COMMANDS
+        .iter()
+        .find(|(power, acts)| *power == name && *acts != Acts::Strong)
+        .map(|&(_, acts)| acts)
+}
 
 /// Whether `word` is a runlevel that stops the machine (`0`, `6`) or its services
 /// (`1`, `s`, `S`).
@@ -1566,6 +1639,7 @@ impl Parser<'_> {
         self.dot = None;
         self.evaluates = None;
         self.finds = false;
+        self.find_runs = false;
     }
 
     fn open(&mut self) {
@@ -1583,6 +1657,19 @@ impl Parser<'_> {
     }
 
     fn argument(&mut self, word: &Word) {
+        // `find … -exec reboot \;`: the `;` (or `+`) ends the command `find` runs, which
+        // is judged as it ended (`reboot` alone reboots; review rv43-screen, case7).
+        if self.find_runs && matches!(&*word.text, b";" | b"+") {
+            self.find_runs = false;
+            if let Some(candidate) = self.program_candidate.take()
+                && candidate.runs_as_ended()
+                && !self.context.operand_needed
+                && self.pending.is_none()
+            {
+                self.pending = Some(candidate.at);
+            }
+            return;
+        }
         if self.written(word) {
             self.an_operand(word);
         }
@@ -1617,6 +1704,7 @@ impl Parser<'_> {
         }
         if self.finds && FIND_RUNNERS.contains(&&*word.text) {
             self.wrapped = true;
+            self.find_runs = true;
         }
         if self.wrapped {
             let option = word.text.first() == Some(&b'-')
@@ -1803,16 +1891,18 @@ impl Parser<'_> {
             });
         } else if !word.quoted && *word.text == *b"find" {
             self.finds = true;
-        } else if (POWER_COMMANDS.contains(&&*word.text)
-            || RUNLEVEL_COMMANDS.contains(&&*word.text))
+        } else if let Some(acts) = power_command(&word.text)
             && self.program_candidate.is_none()
         {
             // Quoted or escaped, the name is the same command to sh (see
             // [`POWER_COMMANDS`]).
-            let runlevel = RUNLEVEL_COMMANDS.contains(&&*word.text);
             self.program_candidate = Some(Candidate {
-                power: !runlevel,
-                runlevel,
+                power: acts == Acts::Bare,
+                runlevel: acts == Acts::Runlevel,
+                given: match acts {
+                    Acts::Given(operands) => Some(operands),
+                    _ => None,
+                },
                 ..Candidate::program(word.start, true)
             });
         } else if by_parameter
@@ -1973,17 +2063,33 @@ impl Parser<'_> {
         if let Some(candidate) = self.program_candidate.as_mut() {
             candidate.operands += 1;
         }
+        // Made of expansions only, the operand may be a stopping runlevel, a time or
+        // nothing (`L=0; init $L`, `T=now; shutdown $T`, `reboot $NOPE`: dash runs
+        // them, review rv43-screen): the command counts, as the first operand of a power
+        // command (after a written one, `halt the ${X} infusion`, it takes none).
+        let may_act = word.only_expansions();
         if let Some(candidate) = self.program_candidate
+            && let Some(acting) = candidate.given
+        {
+            // Any other operand leaves it waiting for one that acts (`kexec -l x` loads).
+            if may_act || acting.contains(&&*word.text) {
+                self.program_candidate = None;
+                if self.pending.is_none() {
+                    self.pending = Some(candidate.at);
+                }
+            }
+        } else if let Some(candidate) = self.program_candidate
             && candidate.runlevel
         {
             // Judged at the command's end: one operand, a stopping runlevel.
-            if candidate.operands > 1 || !is_stopping_runlevel(&word.text) {
+            if candidate.operands > 1 || !(may_act || is_stopping_runlevel(&word.text)) {
                 self.program_candidate = None;
             }
         } else if let Some(candidate) = self.program_candidate
             && (option_or_path
                 || !candidate.option_or_path
-                || (candidate.power && is_shutdown_time(&word.text)))
+                || (candidate.power
+                    && ((may_act && candidate.operands == 1) || is_shutdown_time(&word.text))))
         {
             self.program_candidate = None;
             if self.pending.is_none() {
@@ -2113,6 +2219,7 @@ fn nested(depth: usize) -> Step<()> {
 /// `word`; returns where it ends.
 fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step<usize> {
     let (end, expansion) = skip_dollar(bytes, i + 1, depth + 1)?;
+    word.expands |= expansion;
     if !expansion {
         word.push(&bytes[i..end]);
     } else if bytes.get(i + 1..i + 3) == Some(b"((") {

