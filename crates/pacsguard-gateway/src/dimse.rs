@@ -162,7 +162,7 @@ pub enum Violation {
     )]
     Interleaved { open: u8, got: u8 },
     #[error(
-        "a C-STORE-RQ on presentation context {0} whose Command Data Set Type says no data set follows (a C-STORE must carry a data set, PS3.7 9.3.1.1): not relayed"
+        "a C-STORE-RQ on presentation context {0} whose Command Data Set Type says no data set follows (a C-STORE must carry a data set, PS3.7 9.3.1.1)"
     )]
     StoreWithoutDataSet(u8),
     #[error(

@@ -107,7 +107,7 @@ fn certificate_failure(refused: &rustls::CertificateError, e: &std::io::Error) -
             "an X.509 v1 certificate: webpki accepts v3 only; re-issue it as v3 with the extensions (basicConstraints CA:FALSE, keyUsage digitalSignature, extendedKeyUsage clientAuth or serverAuth, subjectAltName; `openssl x509 -req` makes v1 unless given -extfile)"
         }
         (C::Other(_), "CaUsedAsEndEntity") => {
-            "a CA certificate (basicConstraints CA:TRUE) presented as the peer's own: issue the peer a certificate of its own (CA:FALSE) from the CA"
+            "a CA certificate (basicConstraints CA:TRUE, as `openssl req -x509` makes a self-signed one) presented as the peer's own: give the peer a certificate of its own (CA:FALSE) issued by the CA the gateway trusts"
         }
         (C::Other(_), "EndEntityUsedAsCa") => {
             "a chain in which a peer's certificate (not a CA's) issued another: the chain must go through the CA's certificates only"
@@ -488,7 +488,7 @@ mod tests {
         let ca_as_leaf = said(&ca);
         assert!(
             ca_as_leaf.contains(
-                "a CA certificate (basicConstraints CA:TRUE) presented as the peer's own"
+                "a CA certificate (basicConstraints CA:TRUE, as `openssl req -x509` makes a self-signed one) presented as the peer's own"
             ) && ca_as_leaf.contains("CaUsedAsEndEntity"),
             "{ca_as_leaf}"
         );
