@@ -52,7 +52,7 @@ pub fn whole_file(
         found.push(Hidden {
             format: Format::PostScript,
             offset: action.offset,
-            kind: FindingKind::ActiveContent,
+            kind: kind_of(action.severity),
             severity: action.severity,
             detail: action.detail,
         });
@@ -115,6 +115,21 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
     found
 }
 
+/// The kind of a finding from a reader that says only how grave it is (PostScript,
+/// markup): what the program would run is an alert; their only warnings are where the
+/// reading stopped (the deadline, a named limit), which is what was not inspected, never
+/// active content: a route refusing `active-content` would otherwise refuse an honest
+/// instance whose inspection merely took long (issue 16, review rv44-gate case16). The
+/// readers that name their kinds themselves (`sh`, `cmd.exe`, ex/vi, the PDF reader)
+/// give the same kind to their cuts.
+fn kind_of(severity: Severity) -> FindingKind {
+    if severity == Severity::Alert {
+        FindingKind::ActiveContent
+    } else {
+        FindingKind::NotInspected
+    }
+}
+
 /// What the batch search knows of the bytes it reads.
 enum Commands<'a> {
     /// A whole file, with the ranges of its binary values.
@@ -136,11 +151,7 @@ fn markup_and_commands(
         found.push(Hidden {
             format: Format::Html,
             offset: markup.offset,
-            kind: if markup.severity == Severity::Alert {
-                FindingKind::ActiveContent
-            } else {
-                FindingKind::NotInspected
-            },
+            kind: kind_of(markup.severity),
             severity: markup.severity,
             detail: markup.detail,
         });
@@ -351,6 +362,38 @@ mod tests {
         assert_eq!(
             whole_file(&ps, &[], &[], false, &deadline)[0].format,
             Format::Pdf
+        );
+    }
+
+    /// Review rv44-gate case16: a PostScript reading cut by the deadline (an honest
+    /// TIFF-headed CT took longer than the gateway's screening deadline) was reported as
+    /// active content, and a refusing route refused the instance. A cut is what was not
+    /// inspected, as the batch and ex/vi readers say it; every reader's cut is checked.
+    #[test]
+    fn a_reading_cut_by_the_deadline_is_not_inspected_never_active_content() {
+        let mut file = b"II*\x00".to_vec();
+        file.extend(std::iter::repeat_n(b"a b c\n".as_slice(), 2000).flatten());
+        file.extend_from_slice(b"<script>x</script>\r\n%!PS\r\n");
+        let past = crate::Budget::until(Instant::now(), "a test deadline (0 ms)".into()).clock();
+        let found = whole_file(&file, &[], &[], false, &past);
+        assert!(
+            found.iter().any(|h| h.format == Format::PostScript),
+            "{found:?}"
+        );
+        for hidden in &found {
+            if hidden.severity != Severity::Alert {
+                assert_eq!(hidden.kind, FindingKind::NotInspected, "{hidden:?}");
+            }
+        }
+        // The deadline unreached: a program that runs a command is active content still.
+        let mut ps = b"%!PS\n(%pipe%id) (w) file\n".to_vec();
+        ps.extend_from_slice(b"showpage\n");
+        let found = whole_file(&ps, &[], &[], false, &Clock::default());
+        assert!(
+            found.iter().any(|h| h.format == Format::PostScript
+                && h.kind == FindingKind::ActiveContent
+                && h.severity == Severity::Alert),
+            "{found:?}"
         );
     }
 

@@ -78,6 +78,20 @@ pub enum Admission<'a> {
     },
 }
 
+/// The title of an AE field (escaped, its trailing space padding left out) when it
+/// holds a control character (00H-1FH, 7FH, NUL included: PS3.5 Table 6.2-1 allows
+/// none in AE, and its padding is spaces), `None` when it holds none. Such a title is
+/// refused, not trimmed: admission compares the trimmed title while the relay forwards
+/// the field's raw bytes, so a trimmed match would let bytes nobody admitted reach the
+/// upstream (which may compare them otherwise, or log them as they are).
+fn unlawful_ae(field: &[u8; 16]) -> Option<String> {
+    if !field.iter().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    let end = field.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    Some(pacsguard_events::escape_bytes(&field[..end]))
+}
+
 /// `certificate`: the peer's TLS client certificate, on a listener that asked for one.
 pub fn admit<'a>(
     listener: &'a Listener,
@@ -105,6 +119,25 @@ pub fn admit<'a>(
         return Admission::Reject {
             rejection: Rejection::by_user(reason::APPLICATION_CONTEXT_NOT_SUPPORTED),
             why: "application context name not supported".into(),
+        };
+    }
+    // Before the titles are compared trimmed: a title the gateway would match as "CT1"
+    // while forwarding its raw bytes ("CT1\t", "CT1\0") upstream is refused here
+    // (review rv44-gate case6/case7). The called AE first, as below.
+    if let Some(title) = unlawful_ae(&rq.called_ae) {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::CALLED_AE_NOT_RECOGNIZED),
+            why: format!(
+                "called AE title \"{title}\" holds a control character, which PS3.5 forbids in an AE title"
+            ),
+        };
+    }
+    if let Some(title) = unlawful_ae(&rq.calling_ae) {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::CALLING_AE_NOT_RECOGNIZED),
+            why: format!(
+                "calling AE title \"{title}\" holds a control character, which PS3.5 forbids in an AE title"
+            ),
         };
     }
     let for_called: Vec<&Route> = listener
@@ -405,6 +438,49 @@ upstream_ae = "ARCHIVE"
             Admission::Reject { rejection, why } => Some((rejection, why)),
             Admission::Accept { .. } => None,
         }
+    }
+
+    fn raw(called: &[u8], calling: &[u8]) -> Associate {
+        let field = |title: &[u8]| {
+            let mut out = [b' '; 16];
+            out[..title.len()].copy_from_slice(title);
+            out
+        };
+        let mut r = rq("PACS", "CT1");
+        r.called_ae = field(called);
+        r.calling_ae = field(calling);
+        r
+    }
+
+    /// Review rv44-gate case6/case7: "CT1\t", "\tCT1", "CT1\0", "CT1\r\n" were admitted
+    /// as CT1 (and called "PACS\0" as PACS) while their raw bytes went upstream. PS3.5
+    /// allows no control character in an AE title: refused with the reason of the
+    /// title, and the trail names the title escaped.
+    #[test]
+    fn an_ae_title_with_a_control_character_is_refused() {
+        let l = listener();
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        for (calling, shown) in [
+            (&b"CT1\t"[..], "CT1\\u{0009}"),
+            (b"\tCT1", "\\u{0009}CT1"),
+            (b"CT1\0", "CT1\\u{0000}"),
+            (b"CT1\r\n", "CT1\\u{000d}\\u{000a}"),
+            (b"CT1\x7f", "CT1\\u{007f}"),
+        ] {
+            let (refused, why) =
+                rejection(admit(&l, ok, None, &raw(b"PACS", calling), 65536)).expect("refused");
+            assert_eq!(refused, Rejection::by_user(3), "{why}");
+            assert!(
+                why.contains(&format!("calling AE title \"{shown}\"")) && why.contains("PS3.5"),
+                "{why}"
+            );
+        }
+        let (refused, why) =
+            rejection(admit(&l, ok, None, &raw(b"PACS\0", b"CT1"), 65536)).expect("refused");
+        assert_eq!(refused, Rejection::by_user(7), "{why}");
+        assert!(why.contains("called AE title \"PACS\\u{0000}\""), "{why}");
+        // Spaces are padding, leading or trailing: still admitted.
+        assert!(rejection(admit(&l, ok, None, &raw(b"  PACS", b" CT1"), 65536)).is_none());
     }
 
     #[test]

@@ -162,6 +162,10 @@ pub enum Violation {
     )]
     Interleaved { open: u8, got: u8 },
     #[error(
+        "a C-STORE-RQ on presentation context {0} whose Command Data Set Type says no data set follows (a C-STORE must carry a data set, PS3.7 9.3.1.1)"
+    )]
+    StoreWithoutDataSet(u8),
+    #[error(
         "the command on presentation context {context} names SOP class {command:?}, the context was negotiated for {negotiated} (PS3.7: a refused SOP class may not ride another context)"
     )]
     SopClassMismatch {
@@ -422,6 +426,13 @@ impl Assembler {
                 context.command.clear();
                 let parsed = parsed.ok_or(Violation::UnreadableCommand(id))?;
                 self.check_sop_class(id, &parsed)?;
+                // Review rv44-gate case22: relayed, it made the archive store a 0-byte
+                // instance, and the data set sent after it (a PE) was the receiver's to
+                // read as it liked. No receiver can store what it says, so it is not
+                // followed: the PDU is not relayed and the association aborted.
+                if parsed.field == C_STORE_RQ && !parsed.has_data_set {
+                    return Err(Violation::StoreWithoutDataSet(id));
+                }
                 let context = self.contexts.entry(id).or_default();
                 let request = (parsed.field != C_STORE_RQ && is_answered_request(parsed.field))
                     .then(|| parsed.clone());
@@ -642,6 +653,15 @@ mod tests {
         c
     }
 
+    /// A C-ECHO-RQ: no data set follows.
+    fn echo_command() -> Vec<u8> {
+        let mut c = Vec::new();
+        element(&mut c, 0x0002, b"1.2.840.10008.1.1\0");
+        element(&mut c, 0x0100, &0x0030u16.to_le_bytes());
+        element(&mut c, 0x0800, &NO_DATA_SET.to_le_bytes());
+        c
+    }
+
     fn pdv(control: u8, data: &[u8]) -> Pdv {
         Pdv {
             context_id: 1,
@@ -858,6 +878,24 @@ mod tests {
         }
     }
 
+    /// Review rv44-gate case22: a C-STORE-RQ whose Command Data Set Type said no data
+    /// set (0x0101) was relayed, and the archive stored a 0-byte instance; a PE sent
+    /// after it was never screened as a C-STORE's. It is a violation at its command now,
+    /// before anything of it is relayed; with a data set announced it is followed.
+    #[test]
+    fn a_c_store_saying_no_data_set_follows_is_a_violation() {
+        let mut no_data = store_command();
+        no_data[34 + 10 + 8..34 + 10 + 10].copy_from_slice(&0x0101u16.to_le_bytes());
+        assert!(!parse_command(&no_data).expect("readable").has_data_set);
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        let refused = a.push(&pdv(3, &no_data)).err();
+        assert_eq!(refused, Some(Violation::StoreWithoutDataSet(1)));
+        assert!(refused.is_some_and(|v| v.to_string().contains("a C-STORE must carry a data set")),);
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        assert!(a.push(&pdv(3, &store_command())).expect("valid").is_none());
+        assert!(a.push(&pdv(2, b"DICM")).expect("valid").is_some());
+    }
+
     /// A data set fragment the gateway cannot attribute to a C-STORE it screens is a
     /// violation: without a command, after a command saying no data set follows, on
     /// another context than its command's (storescp aborts; a lenient reader would
@@ -874,10 +912,8 @@ mod tests {
             a.push(&pdv(2, b"MZ")).err(),
             Some(Violation::UnannouncedDataSet(1))
         );
-        let mut no_data = store_command();
-        no_data[34 + 10 + 8..34 + 10 + 10].copy_from_slice(&0x0101u16.to_le_bytes());
         let mut a = Assembler::new(1024, MemoryBudget::new(1024));
-        assert!(a.push(&pdv(3, &no_data)).expect("valid").is_none());
+        assert!(a.push(&pdv(3, &echo_command())).expect("valid").is_none());
         assert_eq!(
             a.push(&pdv(2, b"MZ")).err(),
             Some(Violation::UnannouncedDataSet(1))

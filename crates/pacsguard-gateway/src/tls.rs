@@ -84,8 +84,59 @@ pub fn handshake_failure(e: &std::io::Error, certificate: Option<CertificateKey>
         Some(Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon)) => format!(
             "the key exchange was refused: the other side offered no ECDHE group the gateway accepts (X25519, P-256, P-384; RSA key exchange and finite-field groups are refused, BCP 195) (rustls: {e})"
         ),
+        Some(Error::InvalidCertificate(refused)) => certificate_failure(refused, e),
         _ => e.to_string(),
     }
+}
+
+/// What webpki (through rustls) refused in the other side's certificate, in words that
+/// say what to do, with rustls's own words kept in parentheses. Its raw form was all
+/// the trail said ("invalid peer certificate: Other(OtherError(UnsupportedCertVersion))",
+/// review rv44-gate case9b/case21): an operator whose CA issued a certificate the way
+/// `openssl x509 -req` does by default (X.509 v1) could not tell why `openssl verify`
+/// accepted what the gateway refused. Errors webpki has no rustls name for come as
+/// `Other`, named by their Debug form (`UnsupportedCertVersion`, `CaUsedAsEndEntity`).
+fn certificate_failure(refused: &rustls::CertificateError, e: &std::io::Error) -> String {
+    use rustls::CertificateError as C;
+    let other = match refused {
+        C::Other(other) => format!("{:?}", other.0),
+        _ => String::new(),
+    };
+    let words = match (refused, other.as_str()) {
+        (C::Other(_), "UnsupportedCertVersion") => {
+            "an X.509 v1 certificate: webpki accepts v3 only; re-issue it as v3 with the extensions (basicConstraints CA:FALSE, keyUsage digitalSignature, extendedKeyUsage clientAuth or serverAuth, subjectAltName; `openssl x509 -req` makes v1 unless given -extfile)"
+        }
+        (C::Other(_), "CaUsedAsEndEntity") => {
+            "a CA certificate (basicConstraints CA:TRUE, as `openssl req -x509` makes a self-signed one) presented as the peer's own: give the peer a certificate of its own (CA:FALSE) issued by the CA the gateway trusts"
+        }
+        (C::Other(_), "EndEntityUsedAsCa") => {
+            "a chain in which a peer's certificate (not a CA's) issued another: the chain must go through the CA's certificates only"
+        }
+        (C::Other(_), "RequiredEkuNotFound" | "RequiredEkuNotFoundContext") => {
+            "a certificate without the extended key usage for this side (clientAuth for a client, serverAuth for a server): re-issue it with it"
+        }
+        (C::UnknownIssuer, _) => {
+            "a certificate not issued by the CA the gateway trusts for this side (a self-signed one, or another CA's), or sent without its intermediate certificates"
+        }
+        (C::BadSignature, _) => "a certificate whose signature does not verify",
+        (C::Expired | C::ExpiredContext { .. }, _) => "an expired certificate",
+        (C::NotValidYet | C::NotValidYetContext { .. }, _) => "a certificate not yet valid",
+        (C::NotValidForName | C::NotValidForNameContext { .. }, _) => {
+            "a certificate not issued for the name the gateway connected to (server_name, else the upstream's host)"
+        }
+        (C::Revoked, _) => "a revoked certificate",
+        (C::InvalidPurpose | C::InvalidPurposeContext { .. }, _) => {
+            "a certificate not issued for this use (its extended key usage)"
+        }
+        (C::BadEncoding, _) => "a certificate that is not valid DER",
+        (
+            C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+            _,
+        ) => "a certificate signed with an algorithm the gateway does not accept",
+        _ => return e.to_string(),
+    };
+    format!("the other side's certificate was refused: {words} ({e})")
 }
 
 /// The kind of key of the gateway's own certificate (RSA, ECDSA, Ed25519), named in what
@@ -359,6 +410,88 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         (cert, key)
+    }
+
+    /// Review rv44-gate case9b: a client certificate the trusted CA issued as X.509 v1
+    /// (`openssl x509 -req` without -extfile) was recorded as "invalid peer certificate:
+    /// Other(OtherError(UnsupportedCertVersion))", and the CA's own certificate as a
+    /// client's as "Other(OtherError(CaUsedAsEndEntity))". Real certificates (the openssl
+    /// CLI), refused by the verifier the listener uses.
+    #[test]
+    fn a_refused_certificate_is_said_in_words_with_its_raw_name() {
+        let (ca, ca_key) = made_with_openssl("ec");
+        let dir = ca.parent().expect("a directory").to_path_buf();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .current_dir(&dir)
+                .args(args)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "v1.key",
+            "-out",
+            "v1.csr",
+            "-subj",
+            "/CN=CT1",
+        ]);
+        let (ca_arg, key_arg) = (ca.display().to_string(), ca_key.display().to_string());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "v1.csr",
+            "-CA",
+            &ca_arg,
+            "-CAkey",
+            &key_arg,
+            "-set_serial",
+            "7",
+            "-out",
+            "v1.pem",
+            "-days",
+            "2",
+        ]);
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots(&ca).expect("CA"),
+            provider(),
+        )
+        .build()
+        .expect("verifier");
+        let said = |leaf: &Path| {
+            let leaf = certificates(leaf).expect("PEM").remove(0);
+            let refused = verifier
+                .verify_client_cert(&leaf, &[], rustls::pki_types::UnixTime::now())
+                .expect_err("refused");
+            handshake_failure(&io(refused), None)
+        };
+        let v1 = said(&dir.join("v1.pem"));
+        assert!(
+            v1.contains("an X.509 v1 certificate: webpki accepts v3 only; re-issue it as v3")
+                && v1.contains(
+                    "(invalid peer certificate: Other(OtherError(UnsupportedCertVersion)))"
+                ),
+            "{v1}"
+        );
+        let ca_as_leaf = said(&ca);
+        assert!(
+            ca_as_leaf.contains(
+                "a CA certificate (basicConstraints CA:TRUE, as `openssl req -x509` makes a self-signed one) presented as the peer's own"
+            ) && ca_as_leaf.contains("CaUsedAsEndEntity"),
+            "{ca_as_leaf}"
+        );
     }
 
     /// What the gateway's server side says of a client offering only `suites` and the
