@@ -11,7 +11,7 @@ use crate::certificate::Presented;
 use crate::config::{Listener, Route};
 use crate::pdu::{
     Associate, DICOM_APPLICATION_CONTEXT, Item, Rejection, SubItem, ae_field, ae_text,
-    proposed_syntaxes, result, sub,
+    proposed_syntaxes, result, sub, trim_uid_padding,
 };
 
 /// A-ASSOCIATE-RJ reasons of the service user (PS3.8 Table 9-21).
@@ -78,18 +78,21 @@ pub enum Admission<'a> {
     },
 }
 
-/// The title of an AE field (escaped, its trailing space padding left out) when it
-/// holds a control character (00H-1FH, 7FH, NUL included: PS3.5 Table 6.2-1 allows
-/// none in AE, and its padding is spaces), `None` when it holds none. Such a title is
-/// refused, not trimmed: admission compares the trimmed title while the relay forwards
-/// the field's raw bytes, so a trimmed match would let bytes nobody admitted reach the
-/// upstream (which may compare them otherwise, or log them as they are).
+/// The title of an AE field (escaped, its trailing padding left out) when it holds a
+/// control character (00H-1FH, 7FH: PS3.5 Table 6.2-1 allows none in AE), `None` when it
+/// holds none. Such a title is refused, not trimmed: admission compares the trimmed
+/// title while the relay forwards the field's raw bytes, so a trimmed match would let
+/// bytes nobody admitted reach the upstream (which may compare them otherwise, or log
+/// them as they are). Trailing NULs among the trailing spaces are padding, as
+/// [`ae_text`] reads them ([`trim_uid_padding`]) (the padding of UIDs, which some older implementations write
+/// in AE fields too): refusing them would stop such a modality's sends, and what the
+/// upstream receives is what it would receive from the modality directly.
 fn unlawful_ae(field: &[u8; 16]) -> Option<String> {
-    if !field.iter().any(|b| b.is_ascii_control()) {
-        return None;
-    }
-    let end = field.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    Some(pacsguard_events::escape_bytes(&field[..end]))
+    let title = trim_uid_padding(field);
+    title
+        .iter()
+        .any(u8::is_ascii_control)
+        .then(|| pacsguard_events::escape_bytes(title))
 }
 
 /// `certificate`: the peer's TLS client certificate, on a listener that asked for one.
@@ -463,7 +466,7 @@ upstream_ae = "ARCHIVE"
         for (calling, shown) in [
             (&b"CT1\t"[..], "CT1\\u{0009}"),
             (b"\tCT1", "\\u{0009}CT1"),
-            (b"CT1\0", "CT1\\u{0000}"),
+            (b"CT\01", "CT\\u{0000}1"),
             (b"CT1\r\n", "CT1\\u{000d}\\u{000a}"),
             (b"CT1\x7f", "CT1\\u{007f}"),
         ] {
@@ -476,11 +479,13 @@ upstream_ae = "ARCHIVE"
             );
         }
         let (refused, why) =
-            rejection(admit(&l, ok, None, &raw(b"PACS\0", b"CT1"), 65536)).expect("refused");
+            rejection(admit(&l, ok, None, &raw(b"PA\0CS", b"CT1"), 65536)).expect("refused");
         assert_eq!(refused, Rejection::by_user(7), "{why}");
-        assert!(why.contains("called AE title \"PACS\\u{0000}\""), "{why}");
-        // Spaces are padding, leading or trailing: still admitted.
+        assert!(why.contains("called AE title \"PA\\u{0000}CS\""), "{why}");
+        // Spaces are padding, leading or trailing: still admitted; so are trailing NULs
+        // (a UID's padding, written by some older implementations in AE fields).
         assert!(rejection(admit(&l, ok, None, &raw(b"  PACS", b" CT1"), 65536)).is_none());
+        assert!(rejection(admit(&l, ok, None, &raw(b"PACS\0\0", b"CT1\0 "), 65536)).is_none());
     }
 
     #[test]
