@@ -331,6 +331,9 @@ impl ConsoleDb {
     /// creates the console's tables if they are missing.
     pub fn open(path: &Path) -> Result<ConsoleDb, StoreError> {
         let sql = |source| StoreError::sqlite(path.to_path_buf(), source);
+        if path.exists() {
+            crate::sqlite::owner_only(path)?;
+        }
         let mut conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -478,10 +478,45 @@ pub struct Store {
     pub(crate) handoff: TrailMarkHandoff,
 }
 
+/// Makes the store at `path` readable and writable by its owner only (0600), creating it
+/// so when absent: it holds the console's accounts (their TOTP secrets and password
+/// hashes) and sessions, and SQLite made it with the process's umask (0644 under the
+/// usual 022), so a home made by `mkdir` (0755) let every local user read them (review
+/// rv44-fleet). SQLite gives its journal the store's mode. A store found with wider
+/// permissions (made by an earlier version) is narrowed; one not owned by this process's
+/// user is left as it is (its owner decides).
+pub(crate) fn owner_only(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    // O_EXCL: a name already taken (a symlink included) is not created through.
+    let refused = |reason: String| StoreError::Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(refused(format!("could not be created owner-only: {e}"))),
+    }
+    // The name itself, not what a link points to: only a regular file is narrowed.
+    let meta = std::fs::symlink_metadata(path).map_err(|e| refused(e.to_string()))?;
+    let mode = meta.permissions().mode();
+    if meta.is_file() && mode & 0o077 != 0 && meta.uid() == nix::unistd::geteuid().as_raw() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| refused(format!("could not be made owner-only (0600): {e}")))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if absent) the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sql = |source| StoreError::sqlite(path.to_path_buf(), source);
+        owner_only(path)?;
         let mut conn = Connection::open(path).map_err(sql)?;
         // The busy wait looks beside the store before each of SQLite's tries.
         crate::companions::wait_gated(&mut conn).map_err(sql)?;

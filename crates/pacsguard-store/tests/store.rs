@@ -1305,3 +1305,26 @@ fn a_new_store_is_made_of_16_kib_pages_and_an_older_one_is_read_as_it_is() {
         .expect("a baseline");
     assert_eq!(loaded, base);
 }
+
+/// Review rv44-fleet case15: the store holds the console's accounts (TOTP secrets,
+/// password hashes); SQLite made it with the process's umask (0644 under 022), so in a
+/// home made by `mkdir` (0755) any local user could read them. It is made 0600, and one
+/// found wider (an earlier version's) is narrowed when opened, its journal with it.
+#[test]
+fn the_store_is_owner_only_made_so_or_narrowed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    };
+    let (dir, path, key, base) = saved();
+    assert_eq!(mode(&path), 0o600, "made owner-only");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut store = Store::open(&path).expect("reopen");
+    assert_eq!(mode(&path), 0o600, "narrowed at its opening");
+    store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect("save");
+    assert_eq!(mode(&path), 0o600, "still owner-only after a write");
+    drop(dir);
+}
