@@ -466,7 +466,7 @@ upstream_ae = "ARCHIVE"
         for (calling, shown) in [
             (&b"CT1\t"[..], "CT1\\u{0009}"),
             (b"\tCT1", "\\u{0009}CT1"),
-            (b"CT\01", "CT\\u{0000}1"),
+            (b"CT\x001", "CT\\u{0000}1"),
             (b"CT1\r\n", "CT1\\u{000d}\\u{000a}"),
             (b"CT1\x7f", "CT1\\u{007f}"),
         ] {
