@@ -3658,16 +3658,13 @@ impl<'a> Guard<'a> {
                 FindingKind::Removed
                     if self.arrivals.remove(&finding.path).is_some_and(in_transit) =>
                 {
-                    // An image judged complete is stored: its removal is what a stored
-                    // image's is. A temporary file, or a name in transit, is not.
-                    if held_as_image(base, &finding.path) && !in_transit_name(&finding.path) {
-                        finding.detail = format!(
-                            "{}; it arrived during this run and was judged a readable \
-                             image: removed, it is a stored image lost",
-                            finding.detail
-                        );
-                        return true;
-                    }
+                    // Not an alert even for an image judged complete: ingest moves what
+                    // it received into a study directory it has just made, and a move
+                    // into a directory made in the same batch is seen as this removal
+                    // and an addition, not paired as a move (review rv44-watch F1: 25
+                    // `removed` alerts and `ransomware-suspected` for `mkdir; mv`, and
+                    // `dcmodify`'s `.bak` deleted). Its rewrite into ciphertext is judged
+                    // above; once ARRIVAL_GRACE is over its removal is a stored image's.
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "{}; it arrived during this run and was never part of the profile",
