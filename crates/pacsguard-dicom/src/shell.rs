@@ -10864,6 +10864,11 @@ mod lolbin_tests {
             "find /etc/hostname -exec init 0 \\;\n",
             "find /etc/hostname -exec shutdown now \\;\n",
             "find . -execdir halt ';'\n",
+            // Review rv44-screen case1: find's `{}` is a path operand, which systemd's
+            // reboot takes as its parameter and busybox's ignores: both reboot.
+            "find /etc/hostname -exec reboot {} \\;\n",
+            "find /etc/hostname -exec reboot {} +\n",
+            "find . -execdir poweroff '{}' ';'\n",
             "echo | xargs reboot\n",
             "loginctl poweroff\n",
             "loginctl reboot\n",
