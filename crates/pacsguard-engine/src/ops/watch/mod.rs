@@ -8267,7 +8267,13 @@ impl Guard<'_> {
                         &file,
                         "when the view was to go back to disk",
                     ));
-                    self.record(Outcome::Failure, detail, vec![file])?;
+                    // Not recorded on a full home (see `made_views`): a view left in
+                    // memory at the start of a full home tries a return every
+                    // VIEW_RETURN_WAIT, and the record of its failure would be the
+                    // trail's first lost, the stop an error.
+                    if !home_full(&reason) {
+                        self.record(Outcome::Failure, detail, vec![file])?;
+                    }
                 }
                 view::Returned::Spent { file, returns } => findings.push(Finding::new(
                     file,
@@ -8372,7 +8378,7 @@ fn made_views(
             RootView::on_disk(root, &file).unwrap_or_else(|failed| {
                 let (root, e) = *failed;
                 let directories = directory_at_view_path(&root.spec.path, &file, "at the start");
-                if home_full(&e) {
+                if home_full(&e.to_string()) {
                     said.push(format!(
                         "the view of {} is kept in memory, not on disk as [watch] \
                          view_on_disk asks ({e}): the home is full; it goes back to disk \
@@ -8407,8 +8413,7 @@ fn made_views(
 /// Whether a view file could not be made because the home's disk is full (SQLite's
 /// `SQLITE_FULL` or the file system's `ENOSPC`, as their messages say them: a view
 /// file's errors carry a reason, not the code).
-fn home_full(e: &pacsguard_store::StoreError) -> bool {
-    let said = e.to_string();
+fn home_full(said: &str) -> bool {
     said.contains("database or disk is full") || said.contains("No space left on device")
 }
 
@@ -12270,6 +12275,28 @@ mod tests {
             );
             std::fs::remove_dir_all(&companion).expect("rm");
         }
+    }
+
+    /// A full home is told from a lock or a planted path by the messages SQLite and the
+    /// kernel give (a view file's errors carry a reason, not a code): the start's
+    /// fall-back and a return's failure are then said on stderr only, as a record would be
+    /// the trail's first lost (`audit_holds` `watch_on_a_full_home_…`).
+    #[test]
+    fn a_full_home_is_told_from_a_lock_or_a_planted_path() {
+        let enospc = std::io::Error::from_raw_os_error(28).to_string();
+        assert!(home_full(&format!(
+            "a stale watch view could not be deleted: {enospc}"
+        )));
+        assert!(home_full(
+            "watch view h/watch-view-0.sqlite: database or disk is full"
+        ));
+        assert!(!home_full(
+            "watch view h/watch-view-0.sqlite: another process held a lock on it past 1000 ms"
+        ));
+        let eisdir = std::io::Error::from_raw_os_error(21).to_string();
+        assert!(!home_full(&format!(
+            "a stale watch view could not be deleted: {eisdir}"
+        )));
     }
 
     /// Issue 15 (review rv44-view, case16/case14): a view whose file could not be made at
