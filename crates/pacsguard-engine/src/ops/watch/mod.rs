@@ -2094,10 +2094,12 @@ struct Guard<'a> {
     /// The same for fanotify's reader of attribute changes.
     attribs_dropped: Arc<AtomicBool>,
     /// Roots whose view `[watch] view_on_disk` asked on disk and that are kept in memory
-    /// (the file could not be made): said once on stderr, by the first turn.
+    /// because the home is full: said once on stderr, by the first turn (see
+    /// [`made_views`]).
     views_in_memory: Vec<String>,
-    /// What stood at a view file's path at the start and kept it from being made there
-    /// ([`directory_at_view_path`]): published at the first report.
+    /// Views `[watch] view_on_disk` asked on disk and kept in memory at the start (the
+    /// file could not be made), and what stood at their paths ([`made_views`]):
+    /// published at the first report.
     views_planted: Vec<Finding>,
 }
 
@@ -8160,8 +8162,8 @@ impl Guard<'_> {
     /// view is then held in memory: the signed baseline with what the run saw laid over
     /// it, [`RootView::fall_back`]).
     fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
-        // Said, not recorded: what keeps a view file from being made (a full home) keeps
-        // the trail from taking one more record, and one lost makes the stop an error.
+        // Said, not recorded: a full home keeps the trail from taking one more record,
+        // and one lost makes the stop an error.
         for detail in std::mem::take(&mut self.views_in_memory) {
             self.out.notice(&detail);
         }
@@ -8265,7 +8267,13 @@ impl Guard<'_> {
                         &file,
                         "when the view was to go back to disk",
                     ));
-                    self.record(Outcome::Failure, detail, vec![file])?;
+                    // Not recorded on a full home (see `made_views`): a view left in
+                    // memory at the start of a full home tries a return every
+                    // VIEW_RETURN_WAIT, and the record of its failure would be the
+                    // trail's first lost, the stop an error.
+                    if !home_full(&reason) {
+                        self.record(Outcome::Failure, detail, vec![file])?;
+                    }
                 }
                 view::Returned::Spent { file, returns } => findings.push(Finding::new(
                     file,
@@ -8341,11 +8349,14 @@ impl Guard<'_> {
 }
 
 /// The views of the roots: in memory, or on disk in `home` (one file per root, made
-/// anew). A root whose view file cannot be made (a full or read-only home) is guarded
-/// with its view in memory all the same, and said: the second of each pair.
-///
-/// A directory standing at a view file's path is also a warning (the third: see
-/// [`directory_at_view_path`]).
+/// anew). A root whose view file cannot be made (a lock held on it, a full or read-only
+/// home) is guarded with its view in memory all the same, to go back to disk as one that
+/// fell back later does ([`RootView::left_in_memory`]), and is a warning: the second of
+/// the pair, one per root (a directory standing at the file's path or a companion's, the
+/// warnings of [`directory_at_view_path`] instead). Before (review rv44-view) it was said
+/// on stderr only, nothing on the trail, and the view stayed in memory for the whole run.
+/// On a full home it still is said on stderr only (the first of the pair, [`home_full`]):
+/// the record of the warning would be the trail's first lost, and the stop an error.
 fn made_views(
     roots: Vec<RootProfile>,
     home: Option<&Path>,
@@ -8366,22 +8377,54 @@ fn made_views(
             let file = home.join(format!("{VIEW_FILE_PREFIX}{index}.sqlite"));
             RootView::on_disk(root, &file).unwrap_or_else(|failed| {
                 let (root, e) = *failed;
-                said.push(format!(
-                    "the view of {} is kept in memory, not on disk as [watch] view_on_disk \
-                     asks: {e}",
-                    escape_path(&root.spec.path)
-                ));
-                planted.extend(directory_at_view_path(
-                    &root.spec.path,
-                    &file,
-                    "at the start",
-                ));
-                RootView::new(root)
+                let directories = directory_at_view_path(&root.spec.path, &file, "at the start");
+                if home_full(&e.to_string()) {
+                    said.push(format!(
+                        "the view of {} is kept in memory, not on disk as [watch] \
+                         view_on_disk asks ({e}): the home is full; it goes back to disk \
+                         once there is room (tried every VIEW_RETURN_WAIT, {} s)",
+                        escape_path(&root.spec.path),
+                        view::VIEW_RETURN_WAIT.as_secs()
+                    ));
+                } else if directories.is_empty() {
+                    planted.push(Finding::new(
+                        file.clone(),
+                        FindingKind::WatchStateAltered,
+                        Severity::Warning,
+                        format!(
+                            "the view of {} is kept in memory, not on disk as [watch] \
+                             view_on_disk asks ({e}): memory grows with the root until it \
+                             goes back to a new file at this path, tried VIEW_RETURN_WAIT \
+                             ({} s) later; keep other programs off the view files in the \
+                             home",
+                            escape_path(&root.spec.path),
+                            view::VIEW_RETURN_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                planted.extend(directories);
+                RootView::left_in_memory(root, &file)
             })
         })
         .collect();
     (views, said, planted)
 }
+
+/// Whether a view file could not be made because the home's disk is full (SQLite's
+/// `SQLITE_FULL` or the file system's `ENOSPC`, as their messages say them: a view
+/// file's errors carry a reason, not the code).
+fn home_full(said: &str) -> bool {
+    said.contains("database or disk is full") || said.contains("No space left on device")
+}
+
+/// The files SQLite and the view make beside a view file, at its path with these
+/// suffixes: a directory at any of them keeps the file from being made or used.
+const VIEW_COMPANION_SUFFIXES: [&str; 4] = [
+    "-journal",
+    "-wal",
+    "-shm",
+    pacsguard_store::VIEW_REBUILT_SUFFIX,
+];
 
 /// A warning when a directory stands at `file`, the path of the view file of the root
 /// at `root`, which kept the view from being made there (`when`: at the start, at a
@@ -8390,24 +8433,41 @@ fn made_views(
 /// on stderr only, it was no finding (review rv43-view, case5). Nothing in it is ever
 /// deleted or entered: a view file is made with `O_EXCL | O_NOFOLLOW`, and what stands
 /// at its path is deleted with `unlink`, which a directory refuses.
-fn directory_at_view_path(root: &Path, file: &Path, when: &str) -> Option<Finding> {
-    let meta = std::fs::symlink_metadata(file).ok()?;
-    if !meta.is_dir() {
-        return None;
-    }
-    Some(Finding::new(
-        file.to_path_buf(),
-        FindingKind::WatchStateAltered,
-        Severity::Warning,
-        format!(
-            "a directory stands at the path of the view file of {} ({when}), put there by \
-             someone who can write the home: it is left as it is (nothing in it deleted or \
-             read), and the view of this root is held in memory instead (memory grows with \
-             the root) until it is gone; remove it, and the view goes back to disk at the \
-             next try",
-            escape_path(root)
-        ),
-    ))
+///
+/// The companions' paths too ([`VIEW_COMPANION_SUFFIXES`]): a directory at the
+/// `-journal` kept the view in memory as well, said nowhere (review rv44-view, case16,
+/// case17, case20). One warning per directory found.
+fn directory_at_view_path(root: &Path, file: &Path, when: &str) -> Vec<Finding> {
+    let companions = VIEW_COMPANION_SUFFIXES.iter().map(|suffix| {
+        let mut path = file.as_os_str().to_owned();
+        path.push(suffix);
+        PathBuf::from(path)
+    });
+    std::iter::once(file.to_path_buf())
+        .chain(companions)
+        .filter(|path| std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()))
+        .map(|path| {
+            let which = if path == file {
+                "the path of the view file".to_string()
+            } else {
+                format!("a path the view file {} needs", escape_path(file))
+            };
+            Finding::new(
+                path,
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "a directory stands at {which} of {} ({when}), put there by someone who \
+                     can write the home: it is left as it is (nothing in it deleted or read), \
+                     and the view of this root is held in memory instead (memory grows with \
+                     the root) until it is gone; remove it, and the view goes back to disk at \
+                     the next try (every VIEW_RETURN_WAIT, {} s)",
+                    escape_path(root),
+                    view::VIEW_RETURN_WAIT.as_secs()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Where a damaged view file of the root at `root` is rebuilt from: the signed baseline in
@@ -12166,16 +12226,16 @@ mod tests {
             },
             entries: Vec::new(),
         };
-        let (views, said, planted) = made_views(vec![profile], Some(dir.path()));
+        let (views, _, planted) = made_views(vec![profile.clone()], Some(dir.path()));
         assert_eq!(views[0].file(), None, "in memory");
-        assert_eq!(said.len(), 1, "{said:?}");
         assert_eq!(planted.len(), 1, "{planted:?}");
         assert_eq!(planted[0].kind, FindingKind::WatchStateAltered);
         assert_eq!(planted[0].severity, Severity::Warning);
         assert_eq!(planted[0].path, file);
         // The same at a return.
-        let again = directory_at_view_path(&root, &file, "when the view was to go back to disk")
-            .expect("a warning");
+        let again = directory_at_view_path(&root, &file, "when the view was to go back to disk");
+        assert_eq!(again.len(), 1, "{again:?}");
+        let again = &again[0];
         assert!(
             again.detail.contains("a directory stands"),
             "{}",
@@ -12187,7 +12247,104 @@ mod tests {
         );
         // Nothing stands there: nothing said.
         std::fs::remove_dir_all(&file).expect("rm");
-        assert!(directory_at_view_path(&root, &file, "at the start").is_none());
+        assert!(directory_at_view_path(&root, &file, "at the start").is_empty());
+        // At a companion's path (review rv44-view, case16: a directory at the `-journal`
+        // kept the view in memory, said nowhere; seen failing before the change): each
+        // one a warning at its own path, nothing in it deleted.
+        for suffix in VIEW_COMPANION_SUFFIXES {
+            let companion = dir
+                .path()
+                .join(format!("{VIEW_FILE_PREFIX}0.sqlite{suffix}"));
+            std::fs::create_dir(&companion).expect("planted");
+            std::fs::write(companion.join("kept"), b"someone's").expect("write");
+            let found = directory_at_view_path(&root, &file, "at the start");
+            assert_eq!(found.len(), 1, "{suffix}: {found:?}");
+            assert_eq!(found[0].path, companion, "{suffix}");
+            assert_eq!(found[0].severity, Severity::Warning);
+            if suffix == "-journal" {
+                // The start cannot make the file beside it: one warning, the view held
+                // in memory to go back later.
+                let (views, _, planted) = made_views(vec![profile.clone()], Some(dir.path()));
+                assert_eq!(views[0].file(), None, "in memory");
+                assert_eq!(planted.len(), 1, "{planted:?}");
+                assert_eq!(planted[0].path, companion);
+            }
+            assert_eq!(
+                std::fs::read(companion.join("kept")).expect("kept"),
+                b"someone's"
+            );
+            std::fs::remove_dir_all(&companion).expect("rm");
+        }
+    }
+
+    /// A full home is told from a lock or a planted path by the messages SQLite and the
+    /// kernel give (a view file's errors carry a reason, not a code): the start's
+    /// fall-back and a return's failure are then said on stderr only, as a record would be
+    /// the trail's first lost (`audit_holds` `watch_on_a_full_home_…`).
+    #[test]
+    fn a_full_home_is_told_from_a_lock_or_a_planted_path() {
+        let enospc = std::io::Error::from_raw_os_error(28).to_string();
+        assert!(home_full(&format!(
+            "a stale watch view could not be deleted: {enospc}"
+        )));
+        assert!(home_full(
+            "watch view h/watch-view-0.sqlite: database or disk is full"
+        ));
+        assert!(!home_full(
+            "watch view h/watch-view-0.sqlite: another process held a lock on it past 1000 ms"
+        ));
+        let eisdir = std::io::Error::from_raw_os_error(21).to_string();
+        assert!(!home_full(&format!(
+            "a stale watch view could not be deleted: {eisdir}"
+        )));
+    }
+
+    /// Issue 15 (review rv44-view, case16/case14): a view whose file could not be made at
+    /// the start (here a directory at its path; a lock held on it does the same) stayed
+    /// in memory for the whole run, said on stderr only, never tried on disk again. Seen
+    /// failing before the change (not away from disk: no return). Now it is a warning
+    /// finding, and once the directory is gone the view goes back to disk as one that
+    /// fell back later, what the run wrote meanwhile in it.
+    #[test]
+    fn a_view_left_in_memory_at_the_start_is_a_finding_and_goes_back_to_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("tree");
+        let file = dir.path().join(format!("{VIEW_FILE_PREFIX}0.sqlite"));
+        std::fs::create_dir(&file).expect("planted");
+        let profile = pacsguard_profile::RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.clone(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_fs::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: Vec::new(),
+        };
+        let (mut views, said, findings) = made_views(vec![profile], Some(dir.path()));
+        assert!(said.is_empty(), "{said:?}");
+        let v = &mut views[0];
+        assert_eq!(v.file(), None, "in memory");
+        assert!(v.away_from_disk(), "to go back to disk");
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, FindingKind::WatchStateAltered);
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert_eq!(findings[0].path, file);
+        assert!(
+            findings[0].detail.contains("held in memory"),
+            "{}",
+            findings[0].detail
+        );
+        v.set(b"a", Some(entry_at("a", EntryType::Directory, 7)));
+        v.set_return_wait(Duration::ZERO);
+        std::fs::remove_dir(&file).expect("rm");
+        let back = (0..3).find_map(|_| v.return_to_disk(Instant::now()));
+        assert!(
+            matches!(&back, Some(view::Returned::Back { file: f, stood: false, .. }) if *f == file),
+            "{back:?}"
+        );
+        assert_eq!(v.file(), Some(file.as_path()), "on disk");
+        assert!(v.entry(b"a").is_some(), "the run's write kept");
     }
 
     #[test]

@@ -2534,6 +2534,31 @@ impl RootView {
         }
     }
 
+    /// The view of `profile` held in memory because its file at `file` could not be made
+    /// at the start (`[watch] view_on_disk`: a lock held on it, a directory planted at
+    /// its path, a full home): it goes back to disk as one that fell back later does
+    /// ([`RootView::return_to_disk`]: [`VIEW_RETURN_WAIT`], the same returns allowed, a
+    /// fresh key). Before (review rv44-view), it was a plain view in memory with nothing
+    /// to go back with: a second's lock at the start gave up issue 15's bounded memory
+    /// for the whole run. Every write of the run is held from the start ([`RunWrites`]):
+    /// all the run saw is in memory, as after a fall-back that kept them.
+    pub fn left_in_memory(profile: RootProfile, file: &Path) -> RootView {
+        let mut view = RootView::new(profile);
+        let now = Instant::now();
+        view.away = Some(Box::new(Away {
+            file: file.to_path_buf(),
+            source: None,
+            rebuilds: VecDeque::new(),
+            since: now,
+            next_try: now + view.return_wait,
+            run: RunWrites::default(),
+            refill: None,
+            failure_said: false,
+            spent_said: false,
+        }));
+        view
+    }
+
     /// A view of `profile` kept on disk at `path` (whatever stands there is deleted
     /// first: a view file is never trusted from an earlier run).
     pub fn on_disk(
@@ -2568,8 +2593,11 @@ impl RootView {
     /// Where a view on disk is rebuilt from when one of its rows fails its check (none
     /// for a view in memory, which nobody else can write).
     pub fn rebuild_from(&mut self, source: SignedSource) {
-        if let Held::Disk(disk) = &mut self.held {
-            disk.source = Some(source);
+        match (&mut self.held, &mut self.away) {
+            (Held::Disk(disk), _) => disk.source = Some(source),
+            // Held in memory since the start: the file it goes back to is rebuilt from it.
+            (Held::Memory(_), Some(away)) => away.source = Some(source),
+            (Held::Memory(_), None) => {}
         }
     }
 
@@ -4666,6 +4694,47 @@ mod tests {
             "{fell:?}"
         );
         assert_eq!(state(&v), seen);
+    }
+
+    /// Issue 15 (review rv44-view): a view left in memory at the start (its file could
+    /// not be made) goes back to disk as one that fell back later: not before
+    /// [`VIEW_RETURN_WAIT`], then on a new file at the path with the run's writes in it,
+    /// rebuilt from the signed source it was given, and its own fall-back later lays
+    /// every write of the run over the baseline.
+    #[test]
+    fn a_view_left_in_memory_at_the_start_goes_back_to_disk_with_the_runs_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm"];
+        let profile = view(&paths).part(&[Vec::new()]);
+        let signed = profile.entries.clone();
+        let file = dir.path().join("v.sqlite");
+        let mut v = RootView::left_in_memory(profile, &file);
+        v.rebuild_from(source_of(signed));
+        assert!(v.away_from_disk() && v.file().is_none());
+        v.set(b"img/N1.dcm", Some(sized("img/N1.dcm", 7)));
+        v.set(b"img/a.dcm", None);
+        assert_eq!(
+            v.return_to_disk(Instant::now()),
+            None,
+            "not before its time"
+        );
+        let seen = state(&v);
+        v.set_return_wait(Duration::ZERO);
+        let back = returned(&mut v, 3);
+        assert!(
+            matches!(&back, Some(Returned::Back { file: f, entries: 3, stood: false, .. }) if *f == file),
+            "{back:?}"
+        );
+        assert_eq!(v.file(), Some(file.as_path()));
+        assert_eq!(state(&v), seen);
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed == Some(2)),
+            "{fell:?}"
+        );
+        assert_eq!(state(&v), seen);
+        assert!(v.away_from_disk(), "to go back again");
     }
 
     /// A return fills the new file over several turns ([`REFILL_ROWS_PER_TURN`]), the
