@@ -298,30 +298,14 @@ fn settle<'e>(
             .then(|| removed_files.get(&(new.meta.dev, new.meta.ino)))
             .flatten()
             .filter(|old| !consumed.contains(old.rel.as_slice()));
-        let same_content = |old: &Entry| {
-            old.meta.size > 0
-                && old.content.digest().is_some()
-                && old.content.digest() == new.content.digest()
-        };
         let same_instance =
             |old: &Entry| instance_uid(old).is_some() && instance_uid(old) == instance_uid(new);
         match old {
-            Some(old) if same_content(old) => {
-                consumed.insert(old.rel.as_slice());
-                out.moved(
-                    &old.rel,
-                    new,
-                    "with the same content at a new path, old path gone",
-                );
+            Some(old) if same_content(old, new) => {
+                paired(out, &mut consumed, old, new, Pairing::SameContent);
             }
             Some(old) if same_instance(old) => {
-                consumed.insert(old.rel.as_slice());
-                out.moved(
-                    &old.rel,
-                    new,
-                    "the same DICOM instance (SOP Instance UID) at a new path",
-                );
-                out.compare_pair(old, new);
+                paired(out, &mut consumed, old, new, Pairing::SameInstance);
             }
             _ => not_by_inode.push(new),
         }
@@ -352,14 +336,7 @@ fn settle<'e>(
             _ => None,
         };
         match old {
-            Some(old) => {
-                consumed.insert(old.rel.as_slice());
-                out.moved(
-                    &old.rel,
-                    new,
-                    "with the same content at a new path, old path gone",
-                );
-            }
+            Some(old) => paired(out, &mut consumed, old, new, Pairing::SameContent),
             None => unmatched.push(new),
         }
     }
@@ -381,15 +358,7 @@ fn settle<'e>(
             .and_then(|uid| removed_by_instance.get_mut(uid))
             .and_then(|candidates| pop_unconsumed(candidates, &consumed));
         match old {
-            Some(old) => {
-                consumed.insert(old.rel.as_slice());
-                out.moved(
-                    &old.rel,
-                    new,
-                    "the same DICOM instance (SOP Instance UID) at a new path",
-                );
-                out.compare_pair(old, new);
-            }
+            Some(old) => paired(out, &mut consumed, old, new, Pairing::SameInstance),
             None => out.report(
                 &new.rel,
                 FindingKind::Added,
@@ -432,6 +401,49 @@ fn settle<'e>(
             format!("{} is gone", describe(old)),
             vec![],
         );
+    }
+}
+
+/// What a file gone and a new path were paired by as one file moved.
+#[derive(Clone, Copy)]
+enum Pairing {
+    /// The same non-empty content (empty files all share one digest: never paired so).
+    SameContent,
+    /// The same SOP Instance UID: then what changed in it is compared too.
+    SameInstance,
+}
+
+/// Whether `old` and `new` hold the same content, as [`Pairing::SameContent`] pairs them.
+fn same_content(old: &Entry, new: &Entry) -> bool {
+    old.meta.size > 0
+        && old.content.digest().is_some()
+        && old.content.digest() == new.content.digest()
+}
+
+/// `old` (gone) and `new` paired as one file moved: `old` is consumed, the move reported,
+/// and for an instance paired by its UID what changed on the way.
+fn paired<'e>(
+    out: &mut Output<'_>,
+    consumed: &mut HashSet<&'e [u8]>,
+    old: &'e Entry,
+    new: &Entry,
+    by: Pairing,
+) {
+    consumed.insert(old.rel.as_slice());
+    match by {
+        Pairing::SameContent => out.moved(
+            &old.rel,
+            new,
+            "with the same content at a new path, old path gone",
+        ),
+        Pairing::SameInstance => {
+            out.moved(
+                &old.rel,
+                new,
+                "the same DICOM instance (SOP Instance UID) at a new path",
+            );
+            out.compare_pair(old, new);
+        }
     }
 }
 
