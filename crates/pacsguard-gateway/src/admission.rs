@@ -78,21 +78,44 @@ pub enum Admission<'a> {
     },
 }
 
-/// The title of an AE field (escaped, its trailing padding left out) when it holds a
-/// control character (00H-1FH, 7FH: PS3.5 Table 6.2-1 allows none in AE), `None` when it
-/// holds none. Such a title is refused, not trimmed: admission compares the trimmed
-/// title while the relay forwards the field's raw bytes, so a trimmed match would let
-/// bytes nobody admitted reach the upstream (which may compare them otherwise, or log
-/// them as they are). Trailing NULs among the trailing spaces are padding, as
-/// [`ae_text`] reads them ([`trim_uid_padding`]) (the padding of UIDs, which some older implementations write
+/// The title of an AE field (escaped, its trailing padding left out) and what is wrong
+/// with it when it holds a byte PS3.5 forbids in an AE title (Table 6.2-1: the default
+/// character repertoire, ISO-IR 6, without backslash or control characters), `None`
+/// when it holds none. Such a title is refused, not trimmed or matched: admission
+/// compares the trimmed title while the relay forwards the field's raw bytes, so a
+/// trimmed match would let bytes nobody admitted reach the upstream (which may compare
+/// them otherwise, split them at a backslash as a multi-valued string, or log them as
+/// they are); a byte above 7FH may draw a look-alike of an allowed title (review rv44-gate).
+/// Trailing NULs among the trailing spaces are padding, as [`ae_text`] reads them
+/// ([`trim_uid_padding`]) (the padding of UIDs, which some older implementations write
 /// in AE fields too): refusing them would stop such a modality's sends, and what the
 /// upstream receives is what it would receive from the modality directly.
-fn unlawful_ae(field: &[u8; 16]) -> Option<String> {
+fn unlawful_ae(field: &[u8; 16]) -> Option<(String, &'static str)> {
     let title = trim_uid_padding(field);
-    title
-        .iter()
-        .any(u8::is_ascii_control)
-        .then(|| pacsguard_events::escape_bytes(title))
+    let what = if title.iter().any(u8::is_ascii_control) {
+        "a control character"
+    } else if title.contains(&b'\\') {
+        "a backslash (the value delimiter)"
+    } else if !title.is_ascii() {
+        "a byte outside the default character repertoire (ISO-IR 6)"
+    } else {
+        return None;
+    };
+    // Bytes above 7FH are shown as bytes: rendered as characters they could read as the
+    // very title they imitate.
+    let shown = if title.is_ascii() {
+        pacsguard_events::escape_bytes(title)
+    } else {
+        title.iter().fold(String::new(), |mut out, b| {
+            if b.is_ascii() {
+                out.push_str(&pacsguard_events::escape_bytes(&[*b]));
+            } else {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+            out
+        })
+    };
+    Some((shown, what))
 }
 
 /// `certificate`: the peer's TLS client certificate, on a listener that asked for one.
@@ -127,19 +150,19 @@ pub fn admit<'a>(
     // Before the titles are compared trimmed: a title the gateway would match as "CT1"
     // while forwarding its raw bytes ("CT1\t", "CT1\0") upstream is refused here
     // (review rv44-gate case6/case7). The called AE first, as below.
-    if let Some(title) = unlawful_ae(&rq.called_ae) {
+    if let Some((title, what)) = unlawful_ae(&rq.called_ae) {
         return Admission::Reject {
             rejection: Rejection::by_user(reason::CALLED_AE_NOT_RECOGNIZED),
             why: format!(
-                "called AE title \"{title}\" holds a control character, which PS3.5 forbids in an AE title"
+                "called AE title \"{title}\" holds {what}, which PS3.5 forbids in an AE title"
             ),
         };
     }
-    if let Some(title) = unlawful_ae(&rq.calling_ae) {
+    if let Some((title, what)) = unlawful_ae(&rq.calling_ae) {
         return Admission::Reject {
             rejection: Rejection::by_user(reason::CALLING_AE_NOT_RECOGNIZED),
             why: format!(
-                "calling AE title \"{title}\" holds a control character, which PS3.5 forbids in an AE title"
+                "calling AE title \"{title}\" holds {what}, which PS3.5 forbids in an AE title"
             ),
         };
     }
@@ -460,7 +483,7 @@ upstream_ae = "ARCHIVE"
     /// allows no control character in an AE title: refused with the reason of the
     /// title, and the trail names the title escaped.
     #[test]
-    fn an_ae_title_with_a_control_character_is_refused() {
+    fn an_ae_title_with_a_forbidden_character_is_refused() {
         let l = listener();
         let ok: IpAddr = "10.0.0.1".parse().expect("ip");
         for (calling, shown) in [
@@ -482,6 +505,25 @@ upstream_ae = "ARCHIVE"
             rejection(admit(&l, ok, None, &raw(b"PA\0CS", b"CT1"), 65536)).expect("refused");
         assert_eq!(refused, Rejection::by_user(7), "{why}");
         assert!(why.contains("called AE title \"PA\\u{0000}CS\""), "{why}");
+        // A backslash (PS3.5's value delimiter) and bytes outside ISO-IR 6 (a Cyrillic
+        // "С" draws "CT1") are forbidden too, and shown as bytes (review rv44-gate).
+        for (calling, shown, what) in [
+            (&b"CT\\1"[..], "CT\\\\1", "backslash"),
+            (
+                "\u{0421}T1".as_bytes(),
+                "\\xd0\\xa1T1",
+                "default character repertoire",
+            ),
+            (b"CT1\xe9", "CT1\\xe9", "default character repertoire"),
+        ] {
+            let (refused, why) =
+                rejection(admit(&l, ok, None, &raw(b"PACS", calling), 65536)).expect("refused");
+            assert_eq!(refused, Rejection::by_user(3), "{why}");
+            assert!(
+                why.contains(&format!("calling AE title \"{shown}\"")) && why.contains(what),
+                "{why}"
+            );
+        }
         // Spaces are padding, leading or trailing: still admitted; so are trailing NULs
         // (a UID's padding, written by some older implementations in AE fields).
         assert!(rejection(admit(&l, ok, None, &raw(b"  PACS", b" CT1"), 65536)).is_none());

@@ -1722,7 +1722,7 @@ async fn association(
                 Ok(Ok(tls)) => Box::new(tls),
                 failed => {
                     let why = match failed {
-                        Ok(Err(e)) => crate::tls::handshake_failure(&e, None),
+                        Ok(Err(e)) => crate::tls::upstream_handshake_failure(&e),
                         _ => "timed out".to_owned(),
                     };
                     let told = send_to_peer(

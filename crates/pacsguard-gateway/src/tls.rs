@@ -89,6 +89,32 @@ pub fn handshake_failure(e: &std::io::Error, certificate: Option<CertificateKey>
     }
 }
 
+/// A failed handshake towards an upstream, in words: [`handshake_failure`]'s, and where
+/// the upstream closed the connection or answered with bytes that are no TLS record, what
+/// that most often means. A plain DICOM listener reads the ClientHello as an unknown PDU
+/// and drops the connection: the trail said only "Connection reset by peer" (review
+/// rv44-gate case21), which sent an operator looking at the network instead of at a
+/// `upstream_tls` set for an upstream that does not speak TLS on that port.
+pub fn upstream_handshake_failure(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let not_tls = matches!(
+        e.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe
+    ) || matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidMessage(_))
+    );
+    let said = handshake_failure(e, None);
+    if not_tls {
+        format!(
+            "the upstream ended the TLS handshake without answering it ({said}): it may not speak TLS on this port (a plain DICOM listener drops a TLS ClientHello), or it refused the gateway's certificate or offer; check `upstream_tls` against the upstream's own configuration and its log"
+        )
+    } else {
+        said
+    }
+}
+
 /// What webpki (through rustls) refused in the other side's certificate, in words that
 /// say what to do, with rustls's own words kept in parentheses. Its raw form was all
 /// the trail said ("invalid peer certificate: Other(OtherError(UnsupportedCertVersion))",
@@ -343,6 +369,28 @@ mod tests {
         );
         let plain = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "tls handshake eof");
         assert_eq!(handshake_failure(&plain, None), "tls handshake eof");
+        // Towards an upstream, a connection dropped in the handshake says what it most
+        // often means (review rv44-gate case21: a plain upstream, "Connection reset by peer").
+        for e in [
+            plain,
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+            io(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType,
+            )),
+        ] {
+            let said = upstream_handshake_failure(&e);
+            assert!(
+                said.contains("it may not speak TLS on this port") && said.contains("upstream_tls"),
+                "{said}"
+            );
+        }
+        let refused = upstream_handshake_failure(&io(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(
+            refused.contains("not issued by the CA") && !refused.contains("speak TLS"),
+            "{refused}"
+        );
     }
 
     /// Session 35: a TLS 1.2 client offering only suites without forward secrecy or
