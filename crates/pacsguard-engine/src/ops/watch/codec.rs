@@ -274,6 +274,35 @@ pub fn encoded(path: &Path) -> Option<Encoded> {
     Some(encoded)
 }
 
+/// [`encoded`], at the bits the samples really span when fewer and the stream is JPEG-LS
+/// ([`proof::head_range_bits`], from the first lines of its frames): random samples of 8
+/// or 10 bits in 16-bit values declared Bits Stored 16 are coded at P = 16, and their
+/// stream takes what random samples' encoding takes only against the bits they span
+/// (issue 11, review rv44-watch case 6). A stream that is random samples' encoding at its
+/// claimed precision already is not decoded for it; other codecs are not decoded in part.
+pub fn encoded_in_range(path: &Path) -> Option<Encoded> {
+    let mut encoded = encoded(path)?;
+    if encoded.incompressible() || !matches!(encoded.stream, stream::Stream::JpegLs { .. }) {
+        return Some(encoded);
+    }
+    if let Some(bits) = proof::head_range_bits(path).filter(|&bits| bits < encoded.precision) {
+        encoded.precision = bits;
+    }
+    Some(encoded)
+}
+
+/// The NEAR of the image at `path` when its first frame is a near-lossless JPEG-LS stream
+/// (NEAR above 0, by its scan header, whatever its label says); `None` otherwise.
+pub fn jpeg_ls_near(path: &Path) -> Option<u8> {
+    let value = encapsulated_value(path)?;
+    let (items, _) = fragments(&value)?;
+    let first = items.iter().find(|f| !f.is_empty())?;
+    match stream::stream_of(first)? {
+        stream::Stream::JpegLs { near } if near > 0 => Some(near),
+        _ => None,
+    }
+}
+
 /// Whether the image at `path` is a stream that keeps every sample by its markers
 /// ([`stream::lossless`]), or RLE or native frames by its `transfer_syntax` (any bytes
 /// are those: their proof is by decode). The label alone is the writer's claim (issue

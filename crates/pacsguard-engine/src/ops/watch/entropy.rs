@@ -15,8 +15,32 @@ pub const ENTROPY_SAMPLE_BYTES: usize = 1 << 20;
 /// larger than [`ENTROPY_SAMPLE_BYTES`] (see [`random_written`]): encryption that left
 /// the first MiB alone (review r22: a multi-frame image encrypted past it inside a
 /// maintenance window was softened to `info`) is looked for there too.
+/// The tail is measured in blocks counted back from the file's end, so that its last
+/// bytes are in a block whatever the file's size (issue 11, review rv44-watch case 3:
+/// the last 5,274 bytes encrypted, in blocks counted from the start, filled no block
+/// whole, and 2 arrivals of 8 so encrypted were `info`).
 pub const SAMPLE_TAIL_BYTES: u64 = 64 * 1024;
 pub const SAMPLE_SPREAD_BLOCKS: usize = 32;
+
+/// Of Pixel Data that ends within the first MiB read ([`random_pixels`]), the bytes
+/// measured last, ending where it ends, beside its whole blocks counted from its start:
+/// one [`BLOCK`] for random bytes, one [`INTERLEAVED_BLOCK`] for ciphertext in lanes.
+/// Blocks counted from the start alone leave up to a block less one byte at the end
+/// unmeasured, and an encryptor of the last ~5 KiB of a value filled no block whole
+/// (issue 11, review rv44-watch case 3, `pixtail`: 2 of 8 arrivals `info`). So, of Pixel
+/// Data: its head (the first MiB of the file), its end (these bytes, or the last
+/// [`SAMPLE_TAIL_BYTES`] of a larger file) and, past the first MiB, its middle
+/// ([`SAMPLE_SPREAD_BLOCKS`] blocks spread over it).
+pub const PIXEL_DATA_END_BYTES: usize = INTERLEAVED_BLOCK;
+
+/// The whole blocks of `size` bytes of `bytes` from its start and, when they leave bytes
+/// over at its end, one more ending at its end (overlapping the last whole one): every
+/// byte of `bytes` longer than a block is in a measured block.
+pub fn blocks_to_end(bytes: &[u8], size: usize) -> impl Iterator<Item = &[u8]> {
+    let last = (size > 0 && bytes.len() > size && !bytes.len().is_multiple_of(size))
+        .then(|| &bytes[bytes.len() - size..]);
+    bytes.chunks_exact(size.max(1)).chain(last)
+}
 
 /// Changed files sampled per verification batch: evidence, not a second scan of the store.
 pub const MAX_ENTROPY_SAMPLES_PER_BATCH: usize = 8;
@@ -185,12 +209,12 @@ pub fn random_written_by(
     use std::os::unix::fs::FileExt as _;
     let size = file.metadata().ok()?.len();
     let block = BLOCK as u64;
-    let from = size.saturating_sub(tail) / block * block;
-    let whole = (size - from) / block * block;
-    let mut read = vec![0u8; usize::try_from(whole).ok()?];
+    // Counted back from the end ([`SAMPLE_TAIL_BYTES`]): the file's last bytes are in one.
+    let from = size.saturating_sub(tail);
+    let mut read = vec![0u8; usize::try_from(size - from).ok()?];
     file.read_exact_at(&mut read, from).ok()?;
     let mut highest = read
-        .chunks_exact(BLOCK)
+        .rchunks_exact(BLOCK)
         .filter_map(measure)
         .reduce(f64::max);
     // The blocks before the tail, the first (the header) left out.
@@ -276,22 +300,37 @@ fn blocks_by(path: &Path, measure: fn(&[u8]) -> Option<f64>) -> Option<f64> {
 /// value, 12 bits a value, a filler not quite constant).
 pub fn random_pixels(path: &Path) -> Option<Randomness> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
-    let start = match pacsguard_dicom::layout(&head.bytes) {
-        Some(layout) if layout.pixels.start < head.bytes.len() => layout.pixels.start,
+    let (start, end) = match pacsguard_dicom::layout(&head.bytes) {
+        Some(layout) if layout.pixels.start < head.bytes.len() => (
+            layout.pixels.start,
+            layout
+                .pixels
+                .end
+                .clamp(layout.pixels.start, head.bytes.len()),
+        ),
         // The head ends inside the Pixel Data (an image past the first MiB), which the
         // data set's reading refuses: where its value starts, from its header (review
         // rv40b: every encrypted native image over 1 MiB arriving under a new name was
         // `info`, its pixels never sampled).
-        _ => usize::try_from(pacsguard_dicom::native_pixels_in_head(&head.bytes)?.start).ok()?,
+        _ => (
+            usize::try_from(pacsguard_dicom::native_pixels_in_head(&head.bytes)?.start).ok()?,
+            head.bytes.len(),
+        ),
     };
     let pixels = head.bytes.get(start..)?;
     if pixels.is_empty() {
         return None; // no Pixel Data found
     }
-    if let Some(highest) = most_random(pixels.chunks_exact(BLOCK)) {
+    // Its whole blocks, then its end ([`PIXEL_DATA_END_BYTES`]): where the value ends
+    // within the head, else the head's end (the file's tail is read below).
+    let value = head.bytes.get(start..end).unwrap_or(pixels);
+    let end_of = |size: usize| value.len().checked_sub(size).and_then(|at| value.get(at..));
+    let blocks = blocks_to_end(pixels, BLOCK).chain(end_of(BLOCK));
+    if let Some(highest) = most_random(blocks) {
         return Some(Randomness::Bytes(highest));
     }
-    if let Some(found) = pixels.chunks_exact(INTERLEAVED_BLOCK).find_map(lanes) {
+    let interleaved = blocks_to_end(pixels, INTERLEAVED_BLOCK).chain(end_of(PIXEL_DATA_END_BYTES));
+    if let Some(found) = interleaved.into_iter().find_map(lanes) {
         return Some(Randomness::Lanes(found));
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
@@ -1169,6 +1208,51 @@ pub(super) mod tests {
         assert_eq!(random_bits(&gradient), None);
         let bars: Vec<u8> = (0..BLOCK).map(|i| ((i / 16) % 16 * 16) as u8).collect();
         assert_eq!(random_bits(&bars), None);
+    }
+
+    /// Issue 11, review rv44-watch case 3 (`pixtail`): the last 5,274 bytes of an
+    /// arrival's Pixel Data encrypted. `examples_overlay.dcm` (pydicom, a real 12-bit
+    /// image) holds 290,400 bytes of Pixel Data, 3,680 past its last whole 4 KiB block:
+    /// in blocks counted from its start, the ciphertext filled none whole, and 2 of 8
+    /// such arrivals were `info`. Its end is measured now: in the first MiB
+    /// ([`PIXEL_DATA_END_BYTES`]), and past it in a larger file (its tail counted back
+    /// from the end, [`SAMPLE_TAIL_BYTES`]). The same files unencrypted read as no
+    /// random bytes.
+    #[test]
+    fn the_last_bytes_of_pixel_data_are_read_whatever_its_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = pacsguard_testkit::pydicom_sample("examples_overlay.dcm");
+        let layout = pacsguard_dicom::layout(&real).expect("a layout");
+        assert_eq!(layout.pixels.end, real.len(), "Pixel Data last");
+        assert_eq!(layout.pixels.len() % BLOCK, 3_680);
+        // Larger than the first MiB read: its own pixels three times more after it (read
+        // as the file's tail), cut to end 3,680 bytes past a block of the file too.
+        let mut large = real.clone();
+        for _ in 0..3 {
+            large.extend_from_slice(&real[layout.pixels.clone()]);
+        }
+        large.truncate(large.len() / BLOCK * BLOCK - BLOCK + 3_680);
+        assert!(large.len() > ENTROPY_SAMPLE_BYTES);
+        assert_eq!(large.len() % BLOCK, 3_680);
+        let mut state = 0x5274_u64;
+        for (name, honest) in [("small", real), ("large", large)] {
+            let path = dir.path().join(format!("{name}.dcm"));
+            std::fs::write(&path, &honest).expect("test fixture");
+            assert_eq!(random_pixels(&path), None, "{name}, honest");
+            let mut encrypted = honest.clone();
+            let end = encrypted.len();
+            for b in &mut encrypted[end - 5_274..] {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            std::fs::write(&path, &encrypted).expect("test fixture");
+            assert!(
+                matches!(random_pixels(&path), Some(Randomness::Bytes(_))),
+                "{name}: its last 5,274 bytes encrypted"
+            );
+        }
     }
 
     /// 256 KiB of 12-bit pixels with random bytes at the end, in the middle (the end the

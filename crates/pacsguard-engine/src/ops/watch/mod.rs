@@ -9553,7 +9553,9 @@ fn arrival_proof(now: &Entry, path: &Path, budget: &codec::ProofBudget) -> CopyP
     if !codec::codec_named(syntax) {
         return CopyProof::Content;
     }
-    let Some(encoded) = codec::encoded(path).filter(codec::Encoded::incompressible) else {
+    // Against the bits its samples span (a JPEG-LS stream's first lines decoded): random
+    // 8-bit samples declared 16 bits are random samples' encoding too (issue 11).
+    let Some(encoded) = codec::encoded_in_range(path).filter(codec::Encoded::incompressible) else {
         return CopyProof::Content;
     };
     match budget.decodes_random(path, syntax) {
@@ -9691,7 +9693,10 @@ fn put_off_proof(
 /// a JPEG-LS stream whose every frame was looked at can be sound: a JPEG 2000 or lossless
 /// JPEG stream is not decoded in part, and stays the alert it was.
 fn stream_sound(path: &Path, syntax: &str) -> Option<String> {
-    if !codec::compressed_losslessly(path, syntax)
+    // A near-lossless JPEG-LS stream's whole decode put off as a lossless one's
+    // ([`near_lossless_random`]): judged by the same look at its first lines.
+    let near = || codec::jpeg_ls_near(path).is_some();
+    if !(codec::compressed_losslessly(path, syntax) || near())
         || codec::not_compressed_as_named(path, syntax)
         || codec::mislabelled(path, syntax).is_some()
         || codec::encapsulated_random(path, syntax)
@@ -9929,6 +9934,12 @@ fn mark_recompressed(
                 .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
             continue;
         }
+        if let Some(near) = codec::jpeg_ls_near(&finding.path) {
+            if near_lossless_random(finding, near, &after, budget) {
+                disproven.insert(finding.path.clone());
+            }
+            continue;
+        }
         if !codec::compressed_losslessly(&finding.path, &after) {
             continue;
         }
@@ -10031,6 +10042,57 @@ fn mark_recompressed(
         finding.fields.push(marked.to_string());
     }
     disproven
+}
+
+/// Whether `finding`, an uncompressed image written again as a near-lossless JPEG-LS
+/// stream (`near`, in `after`), is ciphertext-like: the first lines of its frames do not
+/// decode or decode to random samples ([`codec::head_look`], within its
+/// `MAX_HEAD_DECODE_SAMPLES`, outside the proving budget), or, within the batch's proving
+/// time (`budget`), its frames decoded whole do ([`codec::ProofBudget::decodes_random`]).
+/// Its detail says so and it is marked [`ransomware::RE_COMPRESSION_UNPROVEN_FIELD`]: a
+/// maintenance window softens honest changes, and an encoder's near-lossless stream of
+/// an image decodes to that image within NEAR of each sample, never to noise (issue 11,
+/// review rv44-watch case 7: 8 of 8 such streams of random scan data, rewritten in place
+/// inside a window, were `info`). Decoded to other pixels that are no noise: a lossy
+/// re-compression, softened as before (its samples are not the stored ones by design).
+/// Its whole decode left undone by the budget: marked [`PROOF_BUDGET_SPENT_FIELD`] and put
+/// off, as a lossless re-compression's proof ([`Guard::put_off_unproven`]).
+fn near_lossless_random(
+    finding: &mut Finding,
+    near: u8,
+    after: &str,
+    budget: &codec::ProofBudget,
+) -> bool {
+    let stream = format!("written as {after}, a near-lossless JPEG-LS stream (NEAR {near})");
+    let why = match codec::head_look(&finding.path) {
+        codec::HeadLook::Unsound(why) => why,
+        codec::HeadLook::Sound { .. } | codec::HeadLook::NotLooked => {
+            match budget.decodes_random(&finding.path, after) {
+                codec::Proof::Differs { random: true } => {
+                    "its frames decode to random samples".to_string()
+                }
+                codec::Proof::Unproven(why @ codec::Unproven::Undecodable(_)) => why.to_string(),
+                codec::Proof::Unproven(why) if why.is_budget() => {
+                    mark_budget_spent(finding, &why);
+                    finding.detail = format!(
+                        "{}; {stream}, not decoded in its batch ({why})",
+                        finding.detail
+                    );
+                    return false;
+                }
+                _ => return false,
+            }
+        }
+    };
+    finding.detail = format!(
+        "{}; {stream}, but {why}: what ciphertext decodes to and no encoder of an image \
+         writes, counted towards the ransomware signal",
+        finding.detail
+    );
+    finding
+        .fields
+        .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+    true
 }
 
 /// Whether a lossless re-compression of the image at `path`, stored as `was`, kept each
@@ -12383,6 +12445,254 @@ mod tests {
             !views[0].disk_failed() && views[0].file().is_none(),
             "not failed any more: not tried again at every turn"
         );
+    }
+
+    /// `examples_overlay.dcm` (pydicom: 300 x 484, 16 bits allocated, explicit VR little
+    /// endian) with each sample set by `sample` (from its index and real value) and Bits
+    /// Stored / High Bit declared `stored`.
+    fn overlay_with(stored: u16, mut sample: impl FnMut(usize, u16) -> u16) -> Vec<u8> {
+        let mut bytes = pacsguard_testkit::pydicom_sample("examples_overlay.dcm");
+        let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+        for (i, value) in bytes[layout.pixels.clone()].chunks_exact_mut(2).enumerate() {
+            let was = u16::from_le_bytes([value[0], value[1]]);
+            value.copy_from_slice(&sample(i, was).to_le_bytes());
+        }
+        for (element, v) in [(0x01u8, stored), (0x02, stored - 1)] {
+            let tag = [0x28, 0x00, element, 0x01, b'U', b'S', 2, 0];
+            let at = bytes
+                .windows(8)
+                .position(|w| w == tag)
+                .expect("Bits Stored and High Bit")
+                + 8;
+            bytes[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        bytes
+    }
+
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// `tool` (with `args`) run on `from`, writing `to`.
+    fn encode_with(tool: &str, args: &[&str], from: &Path, to: &Path) {
+        let ok = std::process::Command::new(tool)
+            .args(args)
+            .arg(from)
+            .arg(to)
+            .status()
+            .expect("dcmtk and gdcm run (scripts/setup-test-deps.sh)")
+            .success();
+        assert!(ok, "{tool} {args:?} {}", from.display());
+    }
+
+    /// A walked DICOM file in `syntax`, as a tree holds it.
+    fn dicom_entry(rel: &str, syntax: &str) -> Entry {
+        let mut entry = entry_at(rel, EntryType::File, 1);
+        entry.content = Content::Hashed {
+            digest: pacsguard_fs::Digest([1; 32]),
+            prefix: None,
+            dicom: Some(Box::new(pacsguard_fs::DicomFacts {
+                header: pacsguard_fs::Digest([1; 32]),
+                pixels: pacsguard_fs::Digest([2; 32]),
+                instance_uid: "1.2.3".into(),
+                transfer_syntax: syntax.into(),
+                data_set: None,
+                identity: None,
+                form: None,
+                description: None,
+            })),
+        };
+        entry
+    }
+
+    /// Issue 11, review rv44-watch case 6: random 8- or 10-bit samples in 16-bit values
+    /// declared Bits Stored 16, coded by DCMTK's lossless JPEG-LS (P = 16), take 8.7 or
+    /// 10.7 bits a sample, under 80% of 16: arriving under new UIDs inside a window, 24
+    /// of 24 were `info`, never decoded. Counted against the bits their values span (the
+    /// first lines decoded), they are random samples' encoding, decoded, and random.
+    /// Real images at 8, 10 and 11 bits in the same 16-bit container, declared 16 (a
+    /// real image's values shifted down; `dcmcjpls` and `gdcmconv --jpegls`), are not.
+    #[test]
+    fn random_samples_of_fewer_bits_than_declared_arrive_as_encryption_and_real_ones_do_not() {
+        const JLS: &str = "1.2.840.10008.1.2.4.80";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let budget = codec::ProofBudget::for_batch();
+        let entry = dicom_entry("x.dcm", JLS);
+        for bits in [8u32, 10] {
+            let mut next = xorshift(0x5EED_0000 + u64::from(bits));
+            let native = dir.path().join(format!("random-{bits}.dcm"));
+            let mask = (1u16 << bits) - 1;
+            std::fs::write(&native, overlay_with(16, |_, _| next() as u16 & mask))
+                .expect("test fixture");
+            let coded = dir.path().join(format!("random-{bits}-jls.dcm"));
+            encode_with("dcmcjpls", &[], &native, &coded);
+            assert!(
+                !codec::encoded(&coded).expect("read").incompressible(),
+                "at P = 16 it passes for an image's stream: the case this test is about"
+            );
+            match arrival_proof(&entry, &coded, &budget) {
+                CopyProof::Encrypted(why) => {
+                    assert!(why.contains(&format!("bits a sample of {bits}")), "{why}")
+                }
+                other => panic!("random {bits}-bit samples declared 16: {other:?}"),
+            }
+            // Native, the same samples: random lanes of their values.
+            let native_entry = dicom_entry("n.dcm", "1.2.840.10008.1.2.1");
+            assert!(
+                encrypted_content(&native, &native_entry).is_some(),
+                "native random {bits}-bit samples declared 16"
+            );
+        }
+        // examples_overlay's values span 0 to 1,123 (11 bits): shifted, 10 and 8 bits.
+        for shift in [0u16, 1, 3] {
+            let native = dir.path().join(format!("honest-{shift}.dcm"));
+            std::fs::write(&native, overlay_with(16, |_, v| v >> shift)).expect("test fixture");
+            let native_entry = dicom_entry("n.dcm", "1.2.840.10008.1.2.1");
+            assert!(
+                encrypted_content(&native, &native_entry).is_none(),
+                "native >> {shift}"
+            );
+            for (tool, args) in [("dcmcjpls", &[][..]), ("gdcmconv", &["--jpegls"][..])] {
+                let coded = dir.path().join(format!("honest-{shift}-{tool}.dcm"));
+                encode_with(tool, args, &native, &coded);
+                let encoded = codec::encoded_in_range(&coded).expect("read");
+                assert!(!encoded.incompressible(), "{tool} >> {shift}: {encoded:?}");
+                assert_eq!(
+                    arrival_proof(&entry, &coded, &budget),
+                    CopyProof::Content,
+                    "{tool} >> {shift}"
+                );
+                // Decoded all the same: no random samples.
+                assert_eq!(
+                    budget.decodes_random(&coded, JLS),
+                    codec::Proof::Differs { random: false },
+                    "{tool} >> {shift}"
+                );
+                assert!(
+                    encrypted_content(&coded, &entry).is_none(),
+                    "{tool} >> {shift}"
+                );
+            }
+        }
+    }
+
+    /// `bytes` (one JPEG-LS frame in encapsulated Pixel Data) with its scan data, from
+    /// the end of its SOS segment to its EOI, random bytes stuffed as JPEG-LS stuffs them
+    /// (a byte after `FF` under `0x80`): the reviewer's `craft_jls.py` (rv44-watch).
+    fn random_scan(bytes: &mut [u8], mut next: impl FnMut() -> u64) {
+        let sof = bytes
+            .windows(2)
+            .position(|w| w == [0xFF, 0xF7])
+            .expect("SOF55");
+        let sos = sof
+            + bytes[sof..]
+                .windows(2)
+                .position(|w| w == [0xFF, 0xDA])
+                .expect("SOS");
+        let length = usize::from(u16::from_be_bytes([bytes[sos + 2], bytes[sos + 3]]));
+        let eoi = bytes
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xD9])
+            .expect("EOI");
+        let mut last = 0u8;
+        for b in &mut bytes[sos + 2 + length..eoi] {
+            let mut v = next() as u8;
+            if last == 0xFF {
+                v &= 0x7F;
+            }
+            *b = v;
+            last = v;
+        }
+        if last == 0xFF {
+            bytes[eoi - 1] = 0;
+        }
+    }
+
+    /// Issue 11, review rv44-watch case 7: an uncompressed image rewritten in place
+    /// inside a window as a near-lossless JPEG-LS stream (`.4.81`, NEAR 2) whose scan data
+    /// is random was softened (8 of 8 `info`): a lossy stream was never decoded. Now
+    /// decoded (its first lines, then whole within the batch's proving time), one that
+    /// decodes to noise or does not decode is disproven, counted towards ransomware; the
+    /// honest near-lossless stream of the same real image (`dcmcjpls +en +md 2`) is not.
+    #[test]
+    fn a_near_lossless_stream_of_random_scan_data_in_place_is_disproven() {
+        const NEAR: &str = "1.2.840.10008.1.2.4.81";
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let source = root.join("source.dcm");
+        std::fs::write(
+            &source,
+            pacsguard_testkit::pydicom_sample("examples_overlay.dcm"),
+        )
+        .expect("test fixture");
+        let honest = root.join("honest.dcm");
+        encode_with("dcmcjpls", &["+en", "+md", "2", "+un"], &source, &honest);
+        let mut bytes = std::fs::read(&honest).expect("encoded");
+        random_scan(&mut bytes, xorshift(0x0481));
+        let crafted = root.join("crafted.dcm");
+        std::fs::write(&crafted, &bytes).expect("test fixture");
+        std::fs::remove_file(&source).expect("test fixture");
+        let mut stored = dicom_entry("crafted.dcm", "1.2.840.10008.1.2.1");
+        let base = RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![stored.clone(), {
+                stored.rel = b"honest.dcm".to_vec();
+                stored
+            }],
+        };
+        let tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                dicom_entry("crafted.dcm", NEAR),
+                dicom_entry("honest.dcm", NEAR),
+            ],
+            problems: Vec::new(),
+        };
+        let mut findings: Vec<Finding> = [&crafted, &honest]
+            .into_iter()
+            .map(|path| {
+                let mut f = Finding::new(
+                    path.clone(),
+                    FindingKind::PixelDataChanged,
+                    Severity::Alert,
+                    "changed",
+                );
+                f.fields.push("transfer-syntax".into());
+                f
+            })
+            .collect();
+        let followed = HashMap::new();
+        let origins = origins::Origins::new(&base, &findings, &followed);
+        let disproven = mark_recompressed(
+            root,
+            &origins,
+            &tree,
+            &mut findings,
+            &[0, 1],
+            &codec::ProofBudget::for_batch(),
+        );
+        assert!(disproven.contains(&crafted), "{findings:#?}");
+        assert!(
+            findings[0]
+                .fields
+                .iter()
+                .any(|f| f == ransomware::RE_COMPRESSION_UNPROVEN_FIELD),
+            "{findings:#?}"
+        );
+        assert!(!disproven.contains(&honest), "{findings:#?}");
+        assert_eq!(findings[1].fields, ["transfer-syntax"], "{findings:#?}");
     }
 
     #[test]

@@ -714,47 +714,11 @@ pub enum HeadLook {
 /// first are not decoded (a stream whose head is an honest encoding's and whose rest is
 /// stuffed ciphertext looks sound).
 pub fn head_look(path: &Path) -> HeadLook {
-    let Some((bytes, _, value)) = pixel_data_at(path) else {
-        return HeadLook::NotLooked;
+    let (frames, lines) = match head_lines(path) {
+        Ok(decoded) => decoded,
+        Err(look) => return look,
     };
-    let Some((items, _)) = bytes.get(value..).and_then(fragments) else {
-        return HeadLook::NotLooked;
-    };
-    if !items
-        .iter()
-        .find(|f| !f.is_empty())
-        .is_some_and(|first| matches!(stream_of(first), Some(Stream::JpegLs { .. })))
-    {
-        return HeadLook::NotLooked;
-    }
-    let frames = frames_of(&items, Codec::JpegLs);
-    let Some(Ok(first)) = frames.first().map(|f| super::jls::header(f)) else {
-        return HeadLook::NotLooked;
-    };
-    let line = first.width.saturating_mul(first.components).max(1);
-    let per_frame = MAX_HEAD_DECODE_SAMPLES / frames.len().max(1);
-    if per_frame < line {
-        return HeadLook::NotLooked;
-    }
-    let lines = per_frame / line;
-    for (index, frame) in frames.iter().enumerate() {
-        // A decoder's panic on a crafted stream must not end the watcher.
-        let decoded = match catch_unwind(AssertUnwindSafe(|| {
-            super::jls::decode_lines(frame, lines)
-        })) {
-            Ok(Ok(decoded)) => decoded,
-            Ok(Err(super::jls::JlsError::Undecodable(why))) => {
-                return HeadLook::Unsound(format!(
-                    "the first {lines} line(s) of its frame {} do not decode ({why})",
-                    index + 1
-                ));
-            }
-            Ok(Err(super::jls::JlsError::Unsupported(_))) | Err(_) => return HeadLook::NotLooked,
-        };
-        // Frames of other dimensions than the first: their lines may cost more.
-        if decoded.samples.len() > per_frame {
-            return HeadLook::NotLooked;
-        }
+    for (index, decoded) in frames.iter().enumerate() {
         let values: Vec<u8> = decoded
             .samples
             .iter()
@@ -777,6 +741,90 @@ pub fn head_look(path: &Path) -> HeadLook {
         frames: frames.len(),
         lines,
     }
+}
+
+/// The first lines of every frame of the JPEG-LS image at `path` decoded, within
+/// [`MAX_HEAD_DECODE_SAMPLES`] (see [`head_look`]), and how many lines of each; or what
+/// the look ends with instead ([`HeadLook::NotLooked`], or [`HeadLook::Unsound`] for
+/// lines that do not decode).
+fn head_lines(path: &Path) -> Result<(Vec<super::jls::Decoded>, usize), HeadLook> {
+    let Some((bytes, _, value)) = pixel_data_at(path) else {
+        return Err(HeadLook::NotLooked);
+    };
+    let Some((items, _)) = bytes.get(value..).and_then(fragments) else {
+        return Err(HeadLook::NotLooked);
+    };
+    if !items
+        .iter()
+        .find(|f| !f.is_empty())
+        .is_some_and(|first| matches!(stream_of(first), Some(Stream::JpegLs { .. })))
+    {
+        return Err(HeadLook::NotLooked);
+    }
+    let frames = frames_of(&items, Codec::JpegLs);
+    let Some(Ok(first)) = frames.first().map(|f| super::jls::header(f)) else {
+        return Err(HeadLook::NotLooked);
+    };
+    let line = first.width.saturating_mul(first.components).max(1);
+    let per_frame = MAX_HEAD_DECODE_SAMPLES / frames.len().max(1);
+    if per_frame < line {
+        return Err(HeadLook::NotLooked);
+    }
+    let lines = per_frame / line;
+    let mut all = Vec::with_capacity(frames.len());
+    for (index, frame) in frames.iter().enumerate() {
+        // A decoder's panic on a crafted stream must not end the watcher.
+        let decoded =
+            match catch_unwind(AssertUnwindSafe(|| super::jls::decode_lines(frame, lines))) {
+                Ok(Ok(decoded)) => decoded,
+                Ok(Err(super::jls::JlsError::Undecodable(why))) => {
+                    return Err(HeadLook::Unsound(format!(
+                        "the first {lines} line(s) of its frame {} do not decode ({why})",
+                        index + 1
+                    )));
+                }
+                Ok(Err(super::jls::JlsError::Unsupported(_))) | Err(_) => {
+                    return Err(HeadLook::NotLooked);
+                }
+            };
+        // Frames of other dimensions than the first: their lines may cost more.
+        if decoded.samples.len() > per_frame {
+            return Err(HeadLook::NotLooked);
+        }
+        all.push(decoded);
+    }
+    Ok((all, lines))
+}
+
+/// The share of the samples decoded by [`head_range_bits`], in parts per thousand, that
+/// the bits it gives must hold: the range of nearly all of them, so that a few samples
+/// set high (one a frame) do not stretch it.
+pub const RANGE_SAMPLES_PER_MILLE: usize = 999;
+
+/// Bits at least that [`head_range_bits`] gives: the samples of an image's first lines
+/// (air, the black border) may span a few bits where the rest spans many, and its stream,
+/// at a fraction of those few, would pass for random samples' encoding and be decoded
+/// whole, spending the batch's proving time on honest arrivals. Random samples of fewer
+/// bits (uniform over 0 to 127) are no ciphertext's bytes.
+pub const MIN_RANGE_BITS: u32 = 8;
+
+/// The bits the samples of the JPEG-LS image at `path` really span, read from the first
+/// lines of its frames ([`head_lines`], within [`MAX_HEAD_DECODE_SAMPLES`]): the fewest
+/// that hold [`RANGE_SAMPLES_PER_MILLE`] of them, at least [`MIN_RANGE_BITS`]. Random 8-
+/// or 10-bit samples in 16-bit values declared Bits Stored 16 are coded at P = 16 and take
+/// 8.6 or 10.6 bits a sample, under 80% of 16, and passed for an image's stream (issue
+/// 11, review rv44-watch case 6: 24 such arrivals inside a window were `info`); counted
+/// against the bits their values span, they are random samples' encoding. `None` when
+/// not looked at.
+pub fn head_range_bits(path: &Path) -> Option<u32> {
+    let (frames, _) = head_lines(path).ok()?;
+    let mut samples: Vec<u16> = frames.into_iter().flat_map(|f| f.samples).collect();
+    if samples.is_empty() {
+        return None;
+    }
+    let at = (samples.len() * RANGE_SAMPLES_PER_MILLE / 1000).min(samples.len() - 1);
+    let (_, &mut high, _) = samples.select_nth_unstable(at);
+    Some((u16::BITS - high.leading_zeros()).max(MIN_RANGE_BITS))
 }
 
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start
