@@ -43,6 +43,19 @@ struct Fleet {
     /// The longest reason an acknowledgement takes now (four eyes or not): the form's
     /// `maxlength` is the limit the console enforces, from one source.
     reason_chars: usize,
+    /// Each host's alerts and warnings open on the alerts page (host id, open not
+    /// acknowledged, dropped from the page): [`crate::guard::GuardState::host_open`].
+    open_alerts: Vec<(i64, (usize, u64))>,
+}
+
+impl Fleet {
+    /// [`Fleet::open_alerts`] of host `h`.
+    fn open_alerts(&self, h: &HostRow) -> (usize, u64) {
+        self.open_alerts
+            .iter()
+            .find(|(id, _)| *id == h.id)
+            .map_or((0, 0), |(_, n)| *n)
+    }
 }
 
 async fn hosts_with(
@@ -76,6 +89,7 @@ async fn hosts_with(
                     acknowledged: Vec::new(),
                     standing: Vec::new(),
                     reason_chars: crate::host_acknowledging::acknowledgement_reason_chars(true),
+                    open_alerts: Vec::new(),
                 })
             })
             .and_then(|mut fleet| {
@@ -84,6 +98,9 @@ async fn hosts_with(
                 // s19-r14).
                 let in_force = console.host_four_eyes_in_force()?;
                 for h in &fleet.hosts {
+                    fleet
+                        .open_alerts
+                        .push((h.id, console.guard.host_open(&h.name)));
                     if let Some(shown) = console.acknowledgement_shown(h)? {
                         fleet.acknowledged.push((h.id, shown));
                     }
@@ -203,6 +220,11 @@ pub(crate) async fn hosts_approve(
         // Written and recorded, not in effect yet (issue 14): said as it is, 202.
         Ok(Err(AuthError::Awaiting(said))) => {
             hosts_with(&state, &auth, StatusCode::ACCEPTED, Some(said)).await
+        }
+        // The host's reports are refused (a new key, a fork, revoked): nothing approved,
+        // recorded on the trail (session 45, review rv44-fleet case14).
+        Ok(Err(AuthError::Changed(said))) => {
+            hosts_with(&state, &auth, StatusCode::CONFLICT, Some(said)).await
         }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
@@ -480,6 +502,23 @@ fn render(
                 }
             }
         };
+        // A host's own alerts and warnings, and the console's about it, open on the
+        // alerts page (issue 14, session 45): a host "reporting" with an intrusion open
+        // is not shown as fine.
+        let (open, dropped) = fleet.open_alerts(h);
+        let (class, state) = if open == 0 && dropped == 0 {
+            (class, state)
+        } else {
+            let dropped = if dropped > 0 {
+                format!(" and {dropped} dropped from it")
+            } else {
+                String::new()
+            };
+            (
+                "bad",
+                format!("{state}; {open} open alerts/warnings on the alerts page{dropped}"),
+            )
+        };
         let contact = if h.last_contact == 0 {
             "never".to_string()
         } else {
@@ -537,6 +576,26 @@ fn render(
                 now.saturating_sub(p.first_seen),
                 esc(&p.digest),
                 c.generation,
+            );
+            continue;
+        }
+        // A host whose reports are refused gets no approval (it would never reach it,
+        // and its profile may be an intruder's): listed, with no form, saying why.
+        if let Some((name, why)) = fleet
+            .hosts
+            .iter()
+            .find(|h| h.id == p.host)
+            .and_then(crate::host_approvals::reports_refused)
+        {
+            let _ = write!(
+                pending,
+                "<li class=\"pending-profile refused\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>) <em class=\"refused\">not approvable: the host's reports are refused ({}); investigate it first</em></li>",
+                esc(&name),
+                p.generation,
+                p.created,
+                now.saturating_sub(p.first_seen),
+                esc(&p.digest),
+                esc(&why),
             );
             continue;
         }
@@ -622,7 +681,7 @@ fn render(
         Some(auth),
         &format!(
             "<section><h2>Hosts</h2>{message}\
-             <p class=\"hint\">Each host's trail as this console holds and witnesses it; alerts about hosts are on the audit trail.{}</p>\
+             <p class=\"hint\">Each host's trail as this console holds and witnesses it. Each host's own alerts and warnings (its guard's, delivered with its trail) and the console's alerts about it are on the <a href=\"/alerts\">alerts page</a>, host named, until an operator acknowledges them; every one is on the audit trail.{}</p>\
              <table id=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Last contact</th><th>Profile</th><th>Records</th><th>Witnessed up to</th><th>Last refusal</th></tr></thead><tbody>{rows}</tbody></table></section>\
              <section><h2>Profiles waiting for approval</h2>{pending}</section>{four_eyes}",
             acknowledge_hint(auth, fleet, stepped_up)

@@ -267,6 +267,12 @@ fn token_refusal(refusal: TokenRefusal) -> String {
 /// Where the console raises its alerts (the console's own trail, through the guard).
 pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 
+/// Where the records of a host's trail the console just stored are told (issue 14,
+/// session 45: `serve` lists the host's own alerts on the console's alerts page): the
+/// host's row and the records, each as the host wrote it. Called after they are stored,
+/// once per stored batch (a batch sent again is skipped as held, not told twice).
+pub type HostRecords = Arc<dyn Fn(&HostRow, &[(u64, Vec<u8>)]) + Send + Sync>;
+
 /// Where the fleet listener writes what only the console's people may read (the full
 /// text of a store failure a host was refused for): `serve`'s log.
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -413,6 +419,9 @@ pub struct Fleet {
     pub ca: HostCa,
     pub cosigner: Cosigner,
     alert: Alert,
+    /// Where each stored batch of a host's records is told ([`Fleet::with_host_records`];
+    /// by default nowhere).
+    host_records: HostRecords,
     quota: Quota,
     /// How long after its enrolment a host's first verified report is due
     /// ([`FIRST_REPORT_WITHIN`] unless `[console] first_report_within_seconds` says).
@@ -558,8 +567,12 @@ impl std::fmt::Debug for Fleet {
     }
 }
 
+/// What the path of the console's own alert about a host begins with, the host's name
+/// after it (`serve` lists it on the alerts page under that host).
+pub const HOST_PATH_PREFIX: &str = "fleet/";
+
 fn host_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("fleet/{name}"))
+    PathBuf::from(format!("{HOST_PATH_PREFIX}{name}"))
 }
 
 impl Fleet {
@@ -574,6 +587,7 @@ impl Fleet {
             ca,
             cosigner,
             alert,
+            host_records: Arc::new(|_: &HostRow, _: &[(u64, Vec<u8>)]| {}),
             quota: Quota::default(),
             first_report_within: FIRST_REPORT_WITHIN,
             log: Arc::new(|line: &str| eprintln!("{line}")),
@@ -723,6 +737,12 @@ impl Fleet {
 
     /// Where store failures a host was refused for are written in full (standard error
     /// by default).
+    /// Where each batch of a host's records is told once stored ([`HostRecords`]).
+    pub fn with_host_records(mut self, told: HostRecords) -> Fleet {
+        self.host_records = told;
+        self
+    }
+
     pub fn with_log(mut self, log: Log) -> Fleet {
         self.log = log;
         self
@@ -1865,6 +1885,7 @@ impl Fleet {
                 .grew(host.id);
         }
         if stored {
+            (self.host_records)(host, &accepted.records);
             let reporter = Reporter {
                 trail_key: trail_key.to_string(),
                 from,
