@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::auth::{AuthError, Authenticated};
 use crate::host_approvals::{HOST_REQUEST_PREFIX, host_request_key};
+use crate::host_reported::MAX_DESCRIBED_PER_PAGE;
 use crate::http::{AppState, blocking, failure, html};
 use crate::pages::{esc, page};
 
@@ -46,6 +47,9 @@ struct Fleet {
     /// Each host's alerts and warnings open on the alerts page (host id, open not
     /// acknowledged, dropped from the page): [`crate::guard::GuardState::host_open`].
     open_alerts: Vec<(i64, (usize, u64))>,
+    /// What each host recorded about the generation waiting for approval (host,
+    /// generation, what was found), for the first [`MAX_DESCRIBED_PER_PAGE`] of them.
+    reported: Vec<(i64, u64, crate::host_reported::Found)>,
 }
 
 impl Fleet {
@@ -90,6 +94,7 @@ async fn hosts_with(
                     standing: Vec::new(),
                     reason_chars: crate::host_acknowledging::acknowledgement_reason_chars(true),
                     open_alerts: Vec::new(),
+                    reported: Vec::new(),
                 })
             })
             .and_then(|mut fleet| {
@@ -144,6 +149,24 @@ async fn hosts_with(
                     .map(|p| (p.host, p.generation, p.digest.clone()))
                     .collect();
                 fleet.pending.extend(unrecorded);
+                // What the host recorded about each generation waiting (review
+                // rv44-fleet case13: approvals were blind), bounded per page read.
+                let wanted: Vec<(HostRow, u64)> = fleet
+                    .pending
+                    .iter()
+                    .filter(|p| p.awaiting.is_none())
+                    .filter_map(|p| {
+                        let h = fleet.hosts.iter().find(|h| h.id == p.host)?;
+                        Some((h.clone(), p.generation))
+                    })
+                    .take(MAX_DESCRIBED_PER_PAGE)
+                    .collect();
+                for (h, generation) in wanted {
+                    let found = console.with_fleet(|db| {
+                        Ok(crate::host_reported::reported_for(db, &h, generation)?)
+                    })?;
+                    fleet.reported.push((h.id, generation, found));
+                }
                 let four_eyes = console.second_host_approver || in_force.on;
                 fleet.reason_chars =
                     crate::host_acknowledging::acknowledgement_reason_chars(four_eyes);
@@ -599,6 +622,18 @@ fn render(
             );
             continue;
         }
+        let reported = fleet
+            .reported
+            .iter()
+            .find(|(h, g, _)| *h == p.host && *g == p.generation)
+            .map_or_else(
+                || {
+                    format!(
+                        "<div class=\"reported none\">Not described: more than {MAX_DESCRIBED_PER_PAGE} profiles wait (MAX_DESCRIBED_PER_PAGE); approve the others first, or verify it on the host.</div>"
+                    )
+                },
+                |(_, g, found)| crate::host_reported::shown(found, *g, esc),
+            );
         let key = host_request_key(p.host, p.generation, &p.digest);
         let (class, second, button) = match fleet.waiting.iter().find(|w| w.root == key) {
             Some(w) => (
@@ -634,7 +669,7 @@ fn render(
         };
         let _ = write!(
             pending,
-            "<li class=\"{class}\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>){second}\
+            "<li class=\"{class}\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>){second}{reported}\
              <form method=\"post\" action=\"/hosts/approve\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <input type=\"hidden\" name=\"host\" value=\"{}\">\

@@ -1374,6 +1374,18 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("generation 1 unapproved"), "{body}");
     assert!(body.contains("id=\"hosts-step-up\""), "{body}");
+    // Review rv44-fleet case13 (session 45): the approver sees what the host recorded
+    // about the generation (the record that signed it: who, when, the roots, its words),
+    // not only its number and digest.
+    assert!(
+        body.contains("What the host recorded")
+            && body.contains("baseline generation 1 signed")
+            && body.contains(&format!(
+                "roots <span class=\"reported-objects\">{}",
+                host.tree_str()
+            )),
+        "{body}"
+    );
     let form = |body: &str| {
         [
             value_of(body, "name=\"csrf\" value=\"", '"'),
@@ -1508,6 +1520,14 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert_eq!(flagged["profile"]["approved"], false, "{flagged}");
     let (_, body) = web.curl("GET", "/hosts", &[]);
     assert!(body.contains("generation 2 unapproved"), "{body}");
+    // The record that signed it comes with the host's records, maybe after its claim:
+    // until then the page says it holds none (never blank). Checked below, once the
+    // host's later records are on the pages (delivered in order).
+    assert!(
+        body.contains("No record of the host signing generation 2")
+            || body.contains("baseline generation 2 signed"),
+        "{body}"
+    );
     // Issue 14, session 45 (review rv44-fleet case9): the host's own alert (a guarded
     // file overwritten) is on the console's alerts page, the host named, and the hosts
     // page counts it; an operator's acknowledgement (a comment, on the trail) closes it.
@@ -1560,6 +1580,11 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert!(
         !body.contains(&format!("<tr id=\"finding-{id}\">")),
         "closed by its acknowledgement: {body}"
+    );
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(
+        body.contains("baseline generation 2 signed") && body.contains("implant.bin"),
+        "{body}"
     );
     let out = host.run(&["check"]);
     assert_eq!(out.status.code(), Some(1), "relayed: {}", stdout(&out));
@@ -1632,6 +1657,14 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         ],
     );
     assert_eq!(status, 409, "{refused}");
+    // The console's own alert about the host (its new key) is on the alerts page too,
+    // the host named, not only on the trail.
+    let (_, alerts) = web.curl("GET", "/alerts", &[]);
+    assert!(
+        alerts.contains("host-key-new")
+            && alerts.contains("<span class=\"host\">host ws-07</span>"),
+        "{alerts}"
+    );
     assert!(refused.contains("reports are refused"), "{refused}");
     let still = wait_host(&console, "ws-07", |_| true);
     assert_eq!(still["profile"]["approved"], false, "{still}");
