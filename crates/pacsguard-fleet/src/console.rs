@@ -1636,7 +1636,12 @@ impl Fleet {
             let signed = matches!(
                 record.get("action").and_then(|a| a.as_str()),
                 Some("profile" | "accept")
-            ) && record.get("outcome").and_then(|o| o.as_str()) == Some("success");
+            ) && matches!(
+                // `findings`: signed with findings recorded (a profile that screened an
+                // executable in the tree): a signing all the same (session 45).
+                record.get("outcome").and_then(|o| o.as_str()),
+                Some("success" | "findings")
+            );
             let Some(generation) = record.get("generation").and_then(|g| g.as_u64()) else {
                 continue;
             };
@@ -3340,6 +3345,38 @@ mod tests {
             .expect("db")
             .expect("enrolled");
         (dir, store, db, peer, id)
+    }
+
+    /// Session 45: a host's trail recording a generation it signed with findings (its
+    /// `profile` screened an executable in the tree: outcome `findings`) is a signing
+    /// too, raised when its reports never named it; before, only outcome `success` was.
+    #[test]
+    fn a_generation_signed_with_findings_in_the_trail_is_raised_when_never_reported() {
+        let (dir, store, mut db, _peer, id) = enrolled("sig");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let h = db.host(id).expect("db").expect("host");
+        let records = [(
+            18,
+            br#"{"seq":18,"action":"profile","outcome":"findings","detail":"baseline generation 2 signed: 8 entries in 1 roots","generation":2}"#.to_vec(),
+        )];
+        fleet
+            .profiles_in_trail(&mut db, &h, &records, now())
+            .expect("db");
+        let raised = raised.lock().expect("raised");
+        assert!(
+            raised
+                .iter()
+                .any(|f| f.kind == FindingKind::HostProfileUnapproved
+                    && f.detail.contains("generation 2 (record 18)")),
+            "{raised:?}"
+        );
     }
 
     /// Issue 14: a standing fork counted every later fork of the host on its detail,
