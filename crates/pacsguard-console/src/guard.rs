@@ -65,6 +65,12 @@ impl HostFinding {
     /// `finding`); `None` for any other record (info, no finding, not JSON): the host
     /// writes it, so nothing in it is trusted further than shown, escaped and bounded.
     pub fn from_record(line: &[u8]) -> Option<HostFinding> {
+        // Most records carry no finding (heartbeats, checks, accounts): they are not
+        // parsed again here, on the path of every host's report.
+        const KEY: &[u8] = b"\"finding\"";
+        if !line.windows(KEY.len()).any(|w| w == KEY) {
+            return None;
+        }
         let record: serde_json::Value = serde_json::from_slice(line).ok()?;
         let finding = record.get("finding")?;
         let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(bounded);
