@@ -24,6 +24,71 @@ const MAX_LAST_DETAIL_BYTES: usize = 300;
 /// ([`GuardState::acknowledge_dropped`]).
 pub const MAX_OPEN_FINDINGS: usize = 1_000;
 
+/// The longest text of a host's finding (its kind, path, detail, time) the pages keep,
+/// in characters: the host writes them (issue 14, session 45); the rest is on the
+/// console's copy of its trail, and the cut is said (`…`).
+pub const MAX_HOST_FINDING_CHARS: usize = 1_024;
+
+/// The root a host's findings count against on the pages: never a path (this console's
+/// roots are absolute), so a host flooding alerts drops only its own past
+/// [`MAX_OPEN_FINDINGS`], said on the alerts page, as any root's.
+pub fn host_root(host: &str) -> String {
+    format!("host {host}")
+}
+
+/// `text` cut to [`MAX_HOST_FINDING_CHARS`], the cut said.
+fn bounded(text: &str) -> String {
+    if text.chars().count() <= MAX_HOST_FINDING_CHARS {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(MAX_HOST_FINDING_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
+/// An alert or warning an enrolled host reported to this console in a record of its
+/// trail (`finding` of an audit record, as the host wrote it), or one the console raised
+/// about the host: what the alerts page lists and an operator acknowledges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostFinding {
+    pub severity: Severity,
+    pub kind: String,
+    /// As the host wrote it (escaped by its writer; escaped again on the page).
+    pub path: String,
+    pub detail: String,
+    /// When the host recorded it (its clock), as it wrote it.
+    pub time: String,
+}
+
+impl HostFinding {
+    /// The alert or warning of one record of a host's trail (a JSON audit record with a
+    /// `finding`); `None` for any other record (info, no finding, not JSON): the host
+    /// writes it, so nothing in it is trusted further than shown, escaped and bounded.
+    pub fn from_record(line: &[u8]) -> Option<HostFinding> {
+        // Most records carry no finding (heartbeats, checks, accounts): they are not
+        // parsed again here, on the path of every host's report.
+        const KEY: &[u8] = b"\"finding\"";
+        if !line.windows(KEY.len()).any(|w| w == KEY) {
+            return None;
+        }
+        let record: serde_json::Value = serde_json::from_slice(line).ok()?;
+        let finding = record.get("finding")?;
+        let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(bounded);
+        let severity = match finding.get("severity")?.as_str()? {
+            "alert" => Severity::Alert,
+            "warning" => Severity::Warning,
+            _ => return None,
+        };
+        Some(HostFinding {
+            severity,
+            kind: text(finding.get("kind")).unwrap_or_default(),
+            path: text(finding.get("path")).unwrap_or_default(),
+            detail: text(finding.get("detail")).unwrap_or_default(),
+            time: text(record.get("time")).unwrap_or_default(),
+        })
+    }
+}
+
 /// A finding the guard reported since it started, not yet taken in by an acceptance.
 #[derive(Clone, Debug, Serialize)]
 pub struct OpenFinding {
@@ -46,6 +111,10 @@ pub struct OpenFinding {
     /// it"); it stays open until an acceptance closes it (or, once undone, this). Not in
     /// [`OpenFindings::seen`]: an acknowledgement changes no difference an approver reviews.
     pub acknowledged: Option<String>,
+    /// The enrolled host it is about (issue 14, session 45): a finding its own guard
+    /// reported to this console, or one the console raised about it (a new key, a fork,
+    /// a silence). Counted against [`host_root`], never against a root of this console.
+    pub host: Option<String>,
     /// An alert whose root a full re-check found as profiled since ([`GuardState::intact`]):
     /// the state it reported is no more, but nobody has taken it in yet, so it stays shown
     /// (marked so) until a person accepts or acknowledges it. A planted web shell deleted
@@ -125,6 +194,11 @@ impl OpenFinding {
     /// the arrival), none below a directory it left unlisted (`except`, whose profile it
     /// kept as it was).
     fn taken_in(&self, taken: &Taken<'_>, except: &[PathBuf]) -> bool {
+        // A host's finding names a path on that host: an acceptance on this console
+        // signs its own trees, whatever paths they share with the host's.
+        if self.host.is_some() {
+            return false;
+        }
         let took = |p: &Path| taken.contains(p) && !except.iter().any(|kept| p.starts_with(kept));
         took(&self.raw.0) && self.raw.1.as_deref().is_none_or(took)
     }
@@ -642,6 +716,7 @@ impl GuardState {
                 from: finding.from.as_deref().map(escape_path),
                 raw: (finding.path.clone(), finding.from.clone()),
                 acknowledged: None,
+                host: None,
                 undone: false,
                 rank: rank(finding.severity),
                 outside: root_raw.is_none_or(|r| !finding.path.starts_with(r)),
@@ -692,6 +767,57 @@ impl GuardState {
                 &escape_path(&finding.path),
             ));
         });
+    }
+
+    /// An alert or warning about the enrolled host `host` (issue 14, session 45): one its
+    /// guard reported to this console, or one the console raised about it. Shown on the
+    /// alerts page, counted against [`host_root`] (its own flood drops only its own, said
+    /// there), settled by no acceptance or check of this console: an operator's
+    /// acknowledgement closes it.
+    pub fn host_finding(&self, host: &str, reported: &HostFinding) {
+        self.with(|inner| {
+            let root = host_root(host);
+            inner.last_id += 1;
+            inner.open.push_back(OpenFinding {
+                id: inner.last_id,
+                time: if reported.time.is_empty() {
+                    rfc3339(SystemTime::now())
+                } else {
+                    reported.time.clone()
+                },
+                root: root.clone(),
+                severity: reported.severity.to_string(),
+                kind: reported.kind.clone(),
+                path: reported.path.clone(),
+                detail: reported.detail.clone(),
+                from: None,
+                raw: (PathBuf::from(&reported.path), None),
+                acknowledged: None,
+                host: Some(host.to_string()),
+                undone: false,
+                rank: rank(reported.severity),
+                outside: true,
+                difference: false,
+                received: Instant::now(),
+            });
+            inner.evict(&root);
+        });
+    }
+
+    /// How many of host `host`'s alerts and warnings are open and not acknowledged on
+    /// the alerts page, and how many of its own were dropped from it: what the hosts
+    /// page says of it.
+    pub fn host_open(&self, host: &str) -> (usize, u64) {
+        let root = host_root(host);
+        self.with(|inner| {
+            let open = inner
+                .open
+                .iter()
+                .filter(|f| f.root == root && f.acknowledged.is_none())
+                .count();
+            (open, inner.dropped.get(&root).copied().unwrap_or(0))
+        })
+        .unwrap_or((0, 0))
     }
 
     /// The open findings, newest first.
@@ -1938,5 +2064,104 @@ mod tests {
         assert_eq!(snap.roots[0].state, "intact");
         assert_eq!(snap.roots[1].state, "alerts");
         assert_eq!(snap.roots[1].alerts, 1);
+    }
+
+    /// A record of a host's trail as its guard writes it (review rv44-fleet case9).
+    fn host_record(path: &str, kind: &str, severity: &str) -> Vec<u8> {
+        format!(
+            r#"{{"seq":44,"host":"vm","time":"2026-12-07T13:19:20.989292Z","actor":{{"user":"root","uid":0}},"action":"watch","outcome":"findings","objects":["{path}"],"finding":{{"path":"{path}","kind":"{kind}","severity":"{severity}","detail":"written by sh (pid 8936)","root":"/srv/pacs"}},"detail":"written by sh","mac":"e6"}}"#
+        )
+        .into_bytes()
+    }
+
+    /// Issue 14, session 45: a host's alerts and warnings are read from its records,
+    /// info and records without a finding are not, and what the host wrote is bounded
+    /// ([`MAX_HOST_FINDING_CHARS`], the cut said).
+    #[test]
+    fn a_hosts_alerts_and_warnings_are_read_from_its_records_bounded() {
+        let found =
+            HostFinding::from_record(&host_record("/srv/pacs/a.dcm", "content-changed", "alert"))
+                .expect("an alert");
+        assert_eq!(
+            found,
+            HostFinding {
+                severity: Severity::Alert,
+                kind: "content-changed".into(),
+                path: "/srv/pacs/a.dcm".into(),
+                detail: "written by sh (pid 8936)".into(),
+                time: "2026-12-07T13:19:20.989292Z".into(),
+            }
+        );
+        assert!(
+            HostFinding::from_record(&host_record("/srv/pacs/b", "added", "warning")).is_some()
+        );
+        assert_eq!(
+            HostFinding::from_record(&host_record("/srv/pacs/c", "added", "info")),
+            None
+        );
+        assert_eq!(
+            HostFinding::from_record(br#"{"seq":1,"action":"watch","outcome":"success"}"#),
+            None
+        );
+        assert_eq!(HostFinding::from_record(b"not json"), None);
+        let long = format!("/srv/{}", "p".repeat(MAX_HOST_FINDING_CHARS * 2));
+        let found =
+            HostFinding::from_record(&host_record(&long, "added", "alert")).expect("an alert");
+        assert_eq!(found.path.chars().count(), MAX_HOST_FINDING_CHARS + 1);
+        assert!(found.path.ends_with('…'));
+    }
+
+    /// Issue 14, session 45: a host's findings are counted against its own page root,
+    /// never a root of the console with the same path; a host flooding alerts drops only
+    /// its own past [`MAX_OPEN_FINDINGS`] (counted, said); no acceptance of the console
+    /// takes one in; an acknowledgement closes it; the hosts page's count follows.
+    #[test]
+    fn a_hosts_findings_are_its_own_bounded_and_closed_by_a_person() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv/pacs"));
+        one(&state, "/srv/pacs/own", FindingKind::Added, Severity::Alert);
+        let reported = |path: &str| HostFinding {
+            severity: Severity::Alert,
+            kind: "added".into(),
+            path: path.into(),
+            detail: "x".into(),
+            time: String::new(),
+        };
+        for i in 0..MAX_OPEN_FINDINGS + 3 {
+            state.host_finding("ws-07", &reported(&format!("/srv/pacs/h/{i}")));
+        }
+        state.host_finding("ws-08", &reported("/srv/pacs/other"));
+        assert_eq!(state.host_open("ws-07"), (MAX_OPEN_FINDINGS, 3));
+        assert_eq!(state.host_open("ws-08"), (1, 0));
+        let open = state.open_findings();
+        assert_eq!(open.dropped_for(&host_root("ws-07")), 3);
+        assert_eq!(
+            open.dropped_for("/srv/pacs"),
+            0,
+            "the console's root keeps its own"
+        );
+        assert!(
+            open.findings
+                .iter()
+                .any(|f| f.path == "/srv/pacs/own" && f.host.is_none())
+        );
+        // An acceptance of the console's root at the host's path takes in none of it.
+        let other = state
+            .open_findings()
+            .findings
+            .iter()
+            .find(|f| f.host.as_deref() == Some("ws-08"))
+            .map(|f| (f.id, f.settled_only_by_a_person()))
+            .expect("ws-08's");
+        assert!(other.1);
+        state.accepted_under(
+            &[PathBuf::from("/srv/pacs")],
+            &took(&["/srv/pacs/other", "/srv/pacs/own"]),
+            &[],
+            Instant::now(),
+        );
+        assert_eq!(state.host_open("ws-08"), (1, 0));
+        assert!(state.acknowledge(other.0, "ann: seen".into()));
+        assert_eq!(state.host_open("ws-08"), (0, 0));
     }
 }

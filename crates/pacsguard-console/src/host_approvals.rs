@@ -62,7 +62,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
-use pacsguard_store::ProfileRow;
+use pacsguard_store::{HostRow, ProfileRow};
 
 use crate::auth::{AuthError, Authenticated, Console};
 use crate::roles::Role;
@@ -281,6 +281,27 @@ fn settles(me: &str, now: i64, id: &str, at: i64) -> bool {
     now.abs_diff(at) >= bound.unsigned_abs()
 }
 
+/// Whether the console refuses `host`'s reports now, and why (its name, its state):
+/// revoked, or its state is a refusal (`new-key`, `fork`, `gap`, ...; a silence after
+/// it or not). A host only silent (`silent`, after reports accepted) is heard when it
+/// reports again, and is not refused here.
+pub(crate) fn reports_refused(host: &HostRow) -> Option<(String, String)> {
+    if host.revoked.is_some() {
+        return Some((host.name.clone(), "revoked".into()));
+    }
+    let state = host
+        .state
+        .strip_suffix("silent")
+        .map_or(host.state.as_str(), |before| {
+            before.strip_suffix(", ").unwrap_or(before)
+        });
+    if state.is_empty() || state == "ok" {
+        return None;
+    }
+    let detail: String = host.detail.chars().take(200).collect();
+    Some((host.name.clone(), format!("{state}: {detail}")))
+}
+
 impl Console {
     /// Approves the profile generation (`generation`, `digest`) host `host` reported, as
     /// this person, for `reason`.
@@ -298,6 +319,35 @@ impl Console {
             return Err(AuthError::Invalid(
                 "approving a host's profile needs the approver role".into(),
             ));
+        }
+        // A host whose reports the console refuses (a new key: its home wiped and made
+        // again; a fork; revoked) receives no approval, and its profile is the one an
+        // intruder may have made: approving it says "approved" for a host the console
+        // does not hear (review rv44-fleet case14). Refused, said, and recorded.
+        if let Some(refused) = self
+            .with_fleet(|db| Ok(db.host(host)?))?
+            .as_ref()
+            .and_then(reports_refused)
+        {
+            let said = format!(
+                "host {}'s reports are refused ({}): the console does not hear it, so its profile cannot be approved now; investigate the host (revoke it and enrol it anew if it was re-made), then approve the profile it reports once its reports are accepted",
+                refused.0, refused.1
+            );
+            self.record(
+                self.event(
+                    &auth.name,
+                    Action::Accept,
+                    Outcome::Failure,
+                    format!(
+                        "{} was refused approving profile generation {generation} ({}) of host {}: {said}",
+                        auth.name,
+                        digest.chars().take(64).collect::<String>(),
+                        refused.0
+                    ),
+                )
+                .with_reason(reason),
+            )?;
+            return Err(AuthError::Changed(said));
         }
         // Review r23: the newest approval of a host on this console's trail is the one
         // its listener signs; approving a profile the host no longer runs (an older one

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::auth::{AuthError, Authenticated};
 use crate::host_approvals::{HOST_REQUEST_PREFIX, host_request_key};
+use crate::host_reported::MAX_DESCRIBED_PER_PAGE;
 use crate::http::{AppState, blocking, failure, html};
 use crate::pages::{esc, page};
 
@@ -43,6 +44,22 @@ struct Fleet {
     /// The longest reason an acknowledgement takes now (four eyes or not): the form's
     /// `maxlength` is the limit the console enforces, from one source.
     reason_chars: usize,
+    /// Each host's alerts and warnings open on the alerts page (host id, open not
+    /// acknowledged, dropped from the page): [`crate::guard::GuardState::host_open`].
+    open_alerts: Vec<(i64, (usize, u64))>,
+    /// What each host recorded about the generation waiting for approval (host,
+    /// generation, what was found), for the first [`MAX_DESCRIBED_PER_PAGE`] of them.
+    reported: Vec<(i64, u64, crate::host_reported::Found)>,
+}
+
+impl Fleet {
+    /// [`Fleet::open_alerts`] of host `h`.
+    fn open_alerts(&self, h: &HostRow) -> (usize, u64) {
+        self.open_alerts
+            .iter()
+            .find(|(id, _)| *id == h.id)
+            .map_or((0, 0), |(_, n)| *n)
+    }
 }
 
 async fn hosts_with(
@@ -76,6 +93,8 @@ async fn hosts_with(
                     acknowledged: Vec::new(),
                     standing: Vec::new(),
                     reason_chars: crate::host_acknowledging::acknowledgement_reason_chars(true),
+                    open_alerts: Vec::new(),
+                    reported: Vec::new(),
                 })
             })
             .and_then(|mut fleet| {
@@ -84,6 +103,9 @@ async fn hosts_with(
                 // s19-r14).
                 let in_force = console.host_four_eyes_in_force()?;
                 for h in &fleet.hosts {
+                    fleet
+                        .open_alerts
+                        .push((h.id, console.guard.host_open(&h.name)));
                     if let Some(shown) = console.acknowledgement_shown(h)? {
                         fleet.acknowledged.push((h.id, shown));
                     }
@@ -127,6 +149,24 @@ async fn hosts_with(
                     .map(|p| (p.host, p.generation, p.digest.clone()))
                     .collect();
                 fleet.pending.extend(unrecorded);
+                // What the host recorded about each generation waiting (review
+                // rv44-fleet case13: approvals were blind), bounded per page read.
+                let wanted: Vec<(HostRow, u64)> = fleet
+                    .pending
+                    .iter()
+                    .filter(|p| p.awaiting.is_none())
+                    .filter_map(|p| {
+                        let h = fleet.hosts.iter().find(|h| h.id == p.host)?;
+                        Some((h.clone(), p.generation))
+                    })
+                    .take(MAX_DESCRIBED_PER_PAGE)
+                    .collect();
+                for (h, generation) in wanted {
+                    let found = console.with_fleet(|db| {
+                        Ok(crate::host_reported::reported_for(db, &h, generation)?)
+                    })?;
+                    fleet.reported.push((h.id, generation, found));
+                }
                 let four_eyes = console.second_host_approver || in_force.on;
                 fleet.reason_chars =
                     crate::host_acknowledging::acknowledgement_reason_chars(four_eyes);
@@ -203,6 +243,11 @@ pub(crate) async fn hosts_approve(
         // Written and recorded, not in effect yet (issue 14): said as it is, 202.
         Ok(Err(AuthError::Awaiting(said))) => {
             hosts_with(&state, &auth, StatusCode::ACCEPTED, Some(said)).await
+        }
+        // The host's reports are refused (a new key, a fork, revoked): nothing approved,
+        // recorded on the trail (session 45, review rv44-fleet case14).
+        Ok(Err(AuthError::Changed(said))) => {
+            hosts_with(&state, &auth, StatusCode::CONFLICT, Some(said)).await
         }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
@@ -480,6 +525,23 @@ fn render(
                 }
             }
         };
+        // A host's own alerts and warnings, and the console's about it, open on the
+        // alerts page (issue 14, session 45): a host "reporting" with an intrusion open
+        // is not shown as fine.
+        let (open, dropped) = fleet.open_alerts(h);
+        let (class, state) = if open == 0 && dropped == 0 {
+            (class, state)
+        } else {
+            let dropped = if dropped > 0 {
+                format!(" and {dropped} dropped from it")
+            } else {
+                String::new()
+            };
+            (
+                "bad",
+                format!("{state}; {open} open alerts/warnings on the alerts page{dropped}"),
+            )
+        };
         let contact = if h.last_contact == 0 {
             "never".to_string()
         } else {
@@ -540,6 +602,38 @@ fn render(
             );
             continue;
         }
+        // A host whose reports are refused gets no approval (it would never reach it,
+        // and its profile may be an intruder's): listed, with no form, saying why.
+        if let Some((name, why)) = fleet
+            .hosts
+            .iter()
+            .find(|h| h.id == p.host)
+            .and_then(crate::host_approvals::reports_refused)
+        {
+            let _ = write!(
+                pending,
+                "<li class=\"pending-profile refused\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>) <em class=\"refused\">not approvable: the host's reports are refused ({}); investigate it first</em></li>",
+                esc(&name),
+                p.generation,
+                p.created,
+                now.saturating_sub(p.first_seen),
+                esc(&p.digest),
+                esc(&why),
+            );
+            continue;
+        }
+        let reported = fleet
+            .reported
+            .iter()
+            .find(|(h, g, _)| *h == p.host && *g == p.generation)
+            .map_or_else(
+                || {
+                    format!(
+                        "<div class=\"reported none\">Not described: more than {MAX_DESCRIBED_PER_PAGE} profiles wait (MAX_DESCRIBED_PER_PAGE); approve the others first, or verify it on the host.</div>"
+                    )
+                },
+                |(_, g, found)| crate::host_reported::shown(found, *g, esc),
+            );
         let key = host_request_key(p.host, p.generation, &p.digest);
         let (class, second, button) = match fleet.waiting.iter().find(|w| w.root == key) {
             Some(w) => (
@@ -575,7 +669,7 @@ fn render(
         };
         let _ = write!(
             pending,
-            "<li class=\"{class}\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>){second}\
+            "<li class=\"{class}\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>){second}{reported}\
              <form method=\"post\" action=\"/hosts/approve\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <input type=\"hidden\" name=\"host\" value=\"{}\">\
@@ -622,7 +716,7 @@ fn render(
         Some(auth),
         &format!(
             "<section><h2>Hosts</h2>{message}\
-             <p class=\"hint\">Each host's trail as this console holds and witnesses it; alerts about hosts are on the audit trail.{}</p>\
+             <p class=\"hint\">Each host's trail as this console holds and witnesses it. Each host's own alerts and warnings (its guard's, delivered with its trail) and the console's alerts about it are on the <a href=\"/alerts\">alerts page</a>, host named, until an operator acknowledges them; every one is on the audit trail.{}</p>\
              <table id=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Last contact</th><th>Profile</th><th>Records</th><th>Witnessed up to</th><th>Last refusal</th></tr></thead><tbody>{rows}</tbody></table></section>\
              <section><h2>Profiles waiting for approval</h2>{pending}</section>{four_eyes}",
             acknowledge_hint(auth, fleet, stepped_up)

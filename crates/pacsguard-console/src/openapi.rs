@@ -221,7 +221,7 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/hosts/approve",
-        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report. 200: in effect; 202: written but awaiting its record on the audit trail, in effect once the record is found (the page says so), or, with four eyes (the fleet's setting, `/hosts/four-eyes`, or `[console] needs_second_host_approver`), the first approver's approval awaiting a second approver (nothing signed; another person approving the same generation and digest completes it)",
+        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report. 200: in effect; 202: written but awaiting its record on the audit trail, in effect once the record is found (the page says so), or, with four eyes (the fleet's setting, `/hosts/four-eyes`, or `[console] needs_second_host_approver`), the first approver's approval awaiting a second approver (nothing signed; another person approving the same generation and digest completes it); 409: the host's reports are refused (a new key, a fork, a gap, revoked): nothing approved, the refusal recorded on the audit trail",
         fields: &[
             ("host", "The host (its id on this console)"),
             ("generation", "The profile generation the host reported"),

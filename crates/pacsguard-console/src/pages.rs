@@ -271,6 +271,19 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
     )
 }
 
+/// A finding's path as the pages show it: on an enrolled host's, the host named first
+/// (issue 14, session 45: the path is the host's, not this console's).
+fn shown_path(f: &crate::guard::OpenFinding) -> String {
+    match &f.host {
+        Some(host) => format!(
+            "<span class=\"host\">host {}</span> {}",
+            esc(host),
+            esc(&f.path)
+        ),
+        None => esc(&f.path),
+    }
+}
+
 /// The open findings as a table (`id` given), newest first; with `only_root`, that
 /// root's findings and the count it dropped (another root's flood is not this page's).
 fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> String {
@@ -293,7 +306,7 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
             sev = esc(&f.severity),
             time = esc(&f.time),
             kind = esc(&f.kind),
-            path = esc(&f.path),
+            path = shown_path(f),
             detail = esc(&f.detail)
         );
     }
@@ -448,7 +461,7 @@ fn acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String {
             "<tr id=\"finding-{id}\"><td>{id}</td><td>{kind}</td><td class=\"path\">{path}</td><td>{action}</td></tr>",
             id = f.id,
             kind = esc(&f.kind),
-            path = esc(&f.path),
+            path = shown_path(f),
         );
     }
     if rows.is_empty() {

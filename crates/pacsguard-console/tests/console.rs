@@ -8579,7 +8579,9 @@ async fn a_host_approval_with_four_eyes_needs_a_second_different_approver() {
             "after revocation",
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // Session 45 (review rv44-fleet case14): a host whose reports are refused (revoked
+    // here) is refused as such, 409, before anything else is judged.
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(r.body.contains("revoked"), "{}", r.body);
     assert!(
         h.console.pending_accepts().is_empty() && !r.body.contains("awaiting second approver"),

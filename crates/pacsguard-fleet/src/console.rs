@@ -267,6 +267,12 @@ fn token_refusal(refusal: TokenRefusal) -> String {
 /// Where the console raises its alerts (the console's own trail, through the guard).
 pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 
+/// Where the records of a host's trail the console just stored are told (issue 14,
+/// session 45: `serve` lists the host's own alerts on the console's alerts page): the
+/// host's row and the records, each as the host wrote it. Called after they are stored,
+/// once per stored batch (a batch sent again is skipped as held, not told twice).
+pub type HostRecords = Arc<dyn Fn(&HostRow, &[(u64, Vec<u8>)]) + Send + Sync>;
+
 /// Where the fleet listener writes what only the console's people may read (the full
 /// text of a store failure a host was refused for): `serve`'s log.
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -413,6 +419,9 @@ pub struct Fleet {
     pub ca: HostCa,
     pub cosigner: Cosigner,
     alert: Alert,
+    /// Where each stored batch of a host's records is told ([`Fleet::with_host_records`];
+    /// by default nowhere).
+    host_records: HostRecords,
     quota: Quota,
     /// How long after its enrolment a host's first verified report is due
     /// ([`FIRST_REPORT_WITHIN`] unless `[console] first_report_within_seconds` says).
@@ -558,8 +567,12 @@ impl std::fmt::Debug for Fleet {
     }
 }
 
+/// What the path of the console's own alert about a host begins with, the host's name
+/// after it (`serve` lists it on the alerts page under that host).
+pub const HOST_PATH_PREFIX: &str = "fleet/";
+
 fn host_path(name: &str) -> PathBuf {
-    PathBuf::from(format!("fleet/{name}"))
+    PathBuf::from(format!("{HOST_PATH_PREFIX}{name}"))
 }
 
 impl Fleet {
@@ -574,6 +587,7 @@ impl Fleet {
             ca,
             cosigner,
             alert,
+            host_records: Arc::new(|_: &HostRow, _: &[(u64, Vec<u8>)]| {}),
             quota: Quota::default(),
             first_report_within: FIRST_REPORT_WITHIN,
             log: Arc::new(|line: &str| eprintln!("{line}")),
@@ -723,6 +737,12 @@ impl Fleet {
 
     /// Where store failures a host was refused for are written in full (standard error
     /// by default).
+    /// Where each batch of a host's records is told once stored ([`HostRecords`]).
+    pub fn with_host_records(mut self, told: HostRecords) -> Fleet {
+        self.host_records = told;
+        self
+    }
+
     pub fn with_log(mut self, log: Log) -> Fleet {
         self.log = log;
         self
@@ -1616,7 +1636,12 @@ impl Fleet {
             let signed = matches!(
                 record.get("action").and_then(|a| a.as_str()),
                 Some("profile" | "accept")
-            ) && record.get("outcome").and_then(|o| o.as_str()) == Some("success");
+            ) && matches!(
+                // `findings`: signed with findings recorded (a profile that screened an
+                // executable in the tree): a signing all the same (session 45).
+                record.get("outcome").and_then(|o| o.as_str()),
+                Some("success" | "findings")
+            );
             let Some(generation) = record.get("generation").and_then(|g| g.as_u64()) else {
                 continue;
             };
@@ -1865,6 +1890,7 @@ impl Fleet {
                 .grew(host.id);
         }
         if stored {
+            (self.host_records)(host, &accepted.records);
             let reporter = Reporter {
                 trail_key: trail_key.to_string(),
                 from,
@@ -3319,6 +3345,38 @@ mod tests {
             .expect("db")
             .expect("enrolled");
         (dir, store, db, peer, id)
+    }
+
+    /// Session 45: a host's trail recording a generation it signed with findings (its
+    /// `profile` screened an executable in the tree: outcome `findings`) is a signing
+    /// too, raised when its reports never named it; before, only outcome `success` was.
+    #[test]
+    fn a_generation_signed_with_findings_in_the_trail_is_raised_when_never_reported() {
+        let (dir, store, mut db, _peer, id) = enrolled("sig");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let h = db.host(id).expect("db").expect("host");
+        let records = [(
+            18,
+            br#"{"seq":18,"action":"profile","outcome":"findings","detail":"baseline generation 2 signed: 8 entries in 1 roots","generation":2}"#.to_vec(),
+        )];
+        fleet
+            .profiles_in_trail(&mut db, &h, &records, now())
+            .expect("db");
+        let raised = raised.lock().expect("raised");
+        assert!(
+            raised
+                .iter()
+                .any(|f| f.kind == FindingKind::HostProfileUnapproved
+                    && f.detail.contains("generation 2 (record 18)")),
+            "{raised:?}"
+        );
     }
 
     /// Issue 14: a standing fork counted every later fork of the host on its detail,

@@ -778,6 +778,9 @@ pub struct HostListener {
     /// How long after its enrolment a host's first verified report is due
     /// (`[console] first_report_within_seconds`).
     pub first_report_within: std::time::Duration,
+    /// The console's pages (issue 14, session 45): each host's own alerts and warnings,
+    /// and the console's alerts about a host, are listed on its alerts page.
+    pub guard: Arc<pacsguard_console::GuardState>,
 }
 
 /// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on
@@ -988,6 +991,21 @@ fn spawn_reporter(
     })
 }
 
+/// Where the console's fleet listener tells each batch of a host's records it stored:
+/// the alerts and warnings among them are listed on the console's alerts page, the host
+/// named (issue 14, session 45: a host's own alert reached the store and no page).
+fn host_records_to_pages(
+    guard: Arc<pacsguard_console::GuardState>,
+) -> pacsguard_fleet::console::HostRecords {
+    Arc::new(move |host, records| {
+        for (_, line) in records {
+            if let Some(found) = pacsguard_console::guard::HostFinding::from_record(line) {
+                guard.host_finding(&host.name, &found);
+            }
+        }
+    })
+}
+
 fn listen_for_hosts(
     home: &Home,
     listen: &HostListener,
@@ -1010,7 +1028,27 @@ fn listen_for_hosts(
         .map_err(|e| anyhow!("{}: {e}", cert.display()))?;
     let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key)
         .map_err(|e| anyhow!("{}: {e}", key.display()))?;
+    let pages = listen.guard.clone();
     let alert: pacsguard_fleet::console::Alert = Box::new(move |finding| {
+        // On the alerts page too, not only on the trail (issue 14, session 45): a new
+        // key, a fork, a silence is what the officer on call must see.
+        match finding
+            .path
+            .to_str()
+            .and_then(|p| p.strip_prefix(pacsguard_fleet::console::HOST_PATH_PREFIX))
+        {
+            Some(host) => pages.host_finding(
+                host,
+                &pacsguard_console::guard::HostFinding {
+                    severity: finding.severity,
+                    kind: finding.kind.to_string(),
+                    path: finding.path.display().to_string(),
+                    detail: finding.detail.clone(),
+                    time: String::new(),
+                },
+            ),
+            None => pages.finding(&finding),
+        }
         let actor = pacsguard_events::Actor {
             user: "console".into(),
             uid: nix::unistd::geteuid().as_raw(),
@@ -1027,6 +1065,7 @@ fn listen_for_hosts(
         .with_pool(pool)
         .with_console_trail(trail)
         .with_log(Arc::new(|line: &str| say(line)))
+        .with_host_records(host_records_to_pages(listen.guard.clone()))
         .with_first_report_within(listen.first_report_within);
     let config = fleet
         .tls_config(chain, key)

@@ -883,6 +883,7 @@ pub fn run(
                 pacsguard_fleet::console::FIRST_REPORT_WITHIN,
                 Duration::from_secs,
             ),
+            guard: guard.clone(),
         }),
         fleet_pool,
         (tls.cert_path.clone(), console_key),

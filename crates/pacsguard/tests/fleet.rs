@@ -1374,6 +1374,18 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("generation 1 unapproved"), "{body}");
     assert!(body.contains("id=\"hosts-step-up\""), "{body}");
+    // Review rv44-fleet case13 (session 45): the approver sees what the host recorded
+    // about the generation (the record that signed it: who, when, the roots, its words),
+    // not only its number and digest.
+    assert!(
+        body.contains("What the host recorded")
+            && body.contains("baseline generation 1 signed")
+            && body.contains(&format!(
+                "roots <span class=\"reported-objects\">{}",
+                host.tree_str()
+            )),
+        "{body}"
+    );
     let form = |body: &str| {
         [
             value_of(body, "name=\"csrf\" value=\"", '"'),
@@ -1508,6 +1520,72 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert_eq!(flagged["profile"]["approved"], false, "{flagged}");
     let (_, body) = web.curl("GET", "/hosts", &[]);
     assert!(body.contains("generation 2 unapproved"), "{body}");
+    // The record that signed it comes with the host's records, maybe after its claim:
+    // until then the page says it holds none (never blank). Checked below, once the
+    // host's later records are on the pages (delivered in order).
+    assert!(
+        body.contains("No record of the host signing generation 2")
+            || body.contains("baseline generation 2 signed"),
+        "{body}"
+    );
+    // Issue 14, session 45 (review rv44-fleet case9): the host's own alert (a guarded
+    // file overwritten) is on the console's alerts page, the host named, and the hosts
+    // page counts it; an operator's acknowledgement (a comment, on the trail) closes it.
+    // Before, it reached the console's store and no page: "None.", the host "reporting".
+    std::fs::write(host.path("readme.txt"), b"MZ implant\n").expect("overwrite");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alerts = loop {
+        let (status, body) = web.curl("GET", "/alerts", &[]);
+        assert_eq!(status, 200, "{body}");
+        if body.contains("readme.txt") {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host's alert never reached the alerts page: {body}\n{}",
+            guard.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        alerts.contains("<span class=\"host\">host ws-07</span>"),
+        "{alerts}"
+    );
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(
+        body.contains("open alerts/warnings on the alerts page"),
+        "{body}"
+    );
+    let row = alerts
+        .split("<tr id=\"finding-")
+        .skip(1)
+        .find(|r| {
+            r.split("</tr>")
+                .next()
+                .is_some_and(|r| r.contains("readme.txt"))
+        })
+        .expect("the acknowledgements' row of the host's alert");
+    let id: String = row.chars().take_while(char::is_ascii_digit).collect();
+    let (status, body) = web.curl(
+        "POST",
+        "/alerts/acknowledge",
+        &[
+            ("csrf", &value_of(&alerts, "name=\"csrf\" value=\"", '"')),
+            ("id", &id),
+            ("comment", "ws-07 readme overwritten, ticket 4411"),
+        ],
+    );
+    assert!(status == 200 || status == 303, "{status} {body}");
+    let (_, body) = web.curl("GET", "/alerts", &[]);
+    assert!(
+        !body.contains(&format!("<tr id=\"finding-{id}\">")),
+        "closed by its acknowledgement: {body}"
+    );
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(
+        body.contains("baseline generation 2 signed") && body.contains("implant.bin"),
+        "{body}"
+    );
     let out = host.run(&["check"]);
     assert_eq!(out.status.code(), Some(1), "relayed: {}", stdout(&out));
     assert!(
@@ -1555,6 +1633,41 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert_eq!(rewound["profile"]["approved"], false, "{rewound}");
     let (_, body) = web.curl("GET", "/hosts", &[]);
     assert!(body.contains("generation 1 unapproved"), "{body}");
+    // Review rv44-fleet case14 (session 45): the home made anew reports under a new key,
+    // refused; its profile is listed with no approval form, and an approval posted all
+    // the same is refused (409, in words, on the trail), the profile left unapproved.
+    // Before, it was taken and shown "approved" for a host the console does not hear.
+    assert_ne!(rewound["state"], "ok", "{rewound}");
+    assert!(
+        body.contains("not approvable: the host's reports are refused"),
+        "{body}"
+    );
+    let (status, refused) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+            ("host", &fields[1]),
+            ("generation", "1"),
+            (
+                "digest",
+                rewound["profile"]["digest"].as_str().expect("digest"),
+            ),
+            ("reason", "PACS admin says he re-installed"),
+        ],
+    );
+    assert_eq!(status, 409, "{refused}");
+    // The console's own alert about the host (its new key) is on the alerts page too,
+    // the host named, not only on the trail.
+    let (_, alerts) = web.curl("GET", "/alerts", &[]);
+    assert!(
+        alerts.contains("host-key-new")
+            && alerts.contains("<span class=\"host\">host ws-07</span>"),
+        "{alerts}"
+    );
+    assert!(refused.contains("reports are refused"), "{refused}");
+    let still = wait_host(&console, "ws-07", |_| true);
+    assert_eq!(still["profile"]["approved"], false, "{still}");
     guard.stop();
     // Review s18-r13: root puts back the copy of the home on the approved generation 1
     // (its store, key, trail and enrolment as they were): the host went back to an
@@ -1620,6 +1733,12 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     );
     assert!(
         trail.contains("installation baseline, change 1187"),
+        "{trail}"
+    );
+    // Session 45: the acknowledgement of the host's alert, and the approval refused.
+    assert!(trail.contains("ticket 4411"), "{trail}");
+    assert!(
+        trail.contains("was refused approving profile generation 1"),
         "{trail}"
     );
 }
