@@ -2321,6 +2321,46 @@ impl<'a> Guard<'a> {
             .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))
     }
 
+    /// What `read` takes from the view of root `index` (`None`: no such root), never
+    /// from a view file that failed: a failed lookup reads as nothing and a write held
+    /// in memory is missing from the file, so the root's own entry read as absent was
+    /// reported `added ... new directory` under an honest read lock (review rv44-view,
+    /// case13) and a removal whose write was spared was said twice (review r44-view2,
+    /// case14). A view whose file failed, before the read or during it, is put in memory
+    /// first (the fall-back, said with the file's troubles) and read there. Only when
+    /// that cannot be done (the signed baseline unreadable, said by its own warning, see
+    /// [`Guard::baseline_unreadable`]) is the failed file read, as before.
+    fn read_view<T>(
+        &mut self,
+        index: usize,
+        now: Instant,
+        read: impl Fn(&RootView) -> T,
+    ) -> Result<Option<T>, EngineError> {
+        let first = {
+            let views = self.views()?;
+            let Some(view) = views.get(index) else {
+                return Ok(None);
+            };
+            view.read(&read)
+        };
+        if let Ok(value) = first {
+            return Ok(Some(value));
+        }
+        self.report_view_troubles(now)?;
+        let views = self.views()?;
+        Ok(views.get(index).map(read))
+    }
+
+    /// Puts every view whose file failed in memory (said) before a batch is judged: its
+    /// lookups of paths (vanished directories, rename chains) read the view, and a
+    /// failed file answers them "absent" or as it was before the writes held in memory.
+    fn fall_back_before_judging(&mut self, now: Instant) -> Result<(), EngineError> {
+        if self.views()?.iter().any(RootView::disk_failed) {
+            self.report_view_troubles(now)?;
+        }
+        Ok(())
+    }
+
     fn run(&mut self, stop: &AtomicBool) -> Result<WatchReport, EngineError> {
         // What earlier runs saw, before anything is watched or compared.
         let restored = self.restore_seen()?;
@@ -3835,6 +3875,7 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         self.judged_held.clear();
+        self.fall_back_before_judging(now)?;
         self.wait_for_other_writers(&mut due, now)?;
         self.verify_with_vanished_ancestors(&mut due)?;
         self.pair_rename_chains(&mut due)?;
@@ -4514,10 +4555,10 @@ impl<'a> Guard<'a> {
         // One copy of what the view holds there: the trusted part is looked up in it (each
         // trusted subtree lies within one of `rels`), not copied again (a second copy of
         // the whole view at every catch-up, issue 15).
-        let (spec, base) = {
-            let views = self.views()?;
-            let view = &views[index];
-            (view.spec.clone(), view.part(&rels))
+        let Some((spec, base)) =
+            self.read_view(index, now, |view| (view.spec.clone(), view.part(&rels)))?
+        else {
+            return Ok(());
         };
         // The walk and the hashing may take minutes on a big tree (the first comparison
         // after the start): the inbox is written to the trail meanwhile.
@@ -4663,12 +4704,8 @@ impl<'a> Guard<'a> {
         rels: &[Vec<u8>],
         now: Instant,
     ) -> Result<bool, EngineError> {
-        let base = {
-            let views = self.views()?;
-            let Some(view) = views.get(index) else {
-                return Ok(true);
-            };
-            view.part(rels)
+        let Some(base) = self.read_view(index, now, |view| view.part(rels))? else {
+            return Ok(true);
         };
         let spec = base.spec.clone();
         let walked = self.draining(|skip| walk_subtrees(&spec, rels, skip), now);
@@ -4691,12 +4728,11 @@ impl<'a> Guard<'a> {
         {
             return Ok(None);
         }
-        let mut children = {
-            let views = self.views()?;
-            let Some(view) = views.get(index).filter(|v| v.file().is_some()) else {
-                return Ok(None);
-            };
-            view.children()
+        let children = self.read_view(index, Instant::now(), |view| {
+            view.file().is_some().then(|| view.children())
+        })?;
+        let Some(Some(mut children)) = children else {
+            return Ok(None);
         };
         let Ok(listing) = std::fs::read_dir(&root) else {
             return Ok(None);
@@ -4722,12 +4758,10 @@ impl<'a> Guard<'a> {
     /// The root's own entry (its mode, owner, attributes), after its children were
     /// compared a part at a time: compared with the view's and taken into it.
     fn verify_root_entry(&mut self, index: usize, now: Instant) -> Result<(), EngineError> {
-        let (spec, stored) = {
-            let views = self.views()?;
-            let Some(view) = views.get(index) else {
-                return Ok(());
-            };
-            (view.spec.clone(), view.entry(b""))
+        let Some((spec, stored)) =
+            self.read_view(index, now, |view| (view.spec.clone(), view.entry(b"")))?
+        else {
+            return Ok(());
         };
         let exclude = spec
             .exclude_set()

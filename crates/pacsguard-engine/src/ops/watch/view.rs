@@ -341,6 +341,22 @@ fn subtree_ranges<'a>(
     ]
 }
 
+/// A view was read whose file failed (a read or a write, before or during the read):
+/// what it answered cannot be judged against ([`RootView::read`]). A failed lookup reads
+/// as nothing, and a path whose write was held in memory ([`RunWrites`]) reads from the
+/// file as it was before: an absent root was reported `added` (review rv44-view, case13)
+/// and a removal whose write was spared was said again (review r44-view2, case14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewFailed;
+
+impl std::fmt::Display for ViewFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the view file failed: what it answers is not judged against")
+    }
+}
+
+impl std::error::Error for ViewFailed {}
+
 /// What went wrong with a view on disk, for the watcher to report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ViewTrouble {
@@ -2636,6 +2652,23 @@ impl RootView {
         }
     }
 
+    /// What `read` takes from the view, or [`ViewFailed`] when its file failed before
+    /// the read or during it: never "absent" (a lookup of a failed file reads as
+    /// nothing) nor a row a write held in memory has changed since. The watcher then puts
+    /// the view in memory ([`RootView::fall_back`]) and reads again; judged against what
+    /// a failed file said, the root was `added` under an honest read lock (review
+    /// rv44-view, case13).
+    pub fn read<T>(&self, read: impl FnOnce(&RootView) -> T) -> Result<T, ViewFailed> {
+        if self.disk_failed() {
+            return Err(ViewFailed);
+        }
+        let value = read(self);
+        if self.disk_failed() {
+            return Err(ViewFailed);
+        }
+        Ok(value)
+    }
+
     /// Holds `baseline` in memory instead of the view on disk (whose file is deleted),
     /// with what the run knows to be genuine laid over it ([`Overlay`]): the rows of the
     /// failed file that still verify under the run's key (what the watcher saw since the
@@ -4561,6 +4594,49 @@ mod tests {
             "stalled {waited:?} by a lock of {hold:?}"
         );
         assert!(v.disk_failed(), "left for memory");
+    }
+
+    /// Issue 15 (session 45, reviews rv44-view case13 and r44-view2 case14): under an
+    /// honest read lock another process held on the view file, a removal's write failed
+    /// (held in memory, spared on the file); until the watcher's next turn a lookup read
+    /// the root as absent (its `added ... new directory` invented) and the file as it was
+    /// before the removal (the removal said again). A read of a failed view is
+    /// [`ViewFailed`], never an answer; once fallen back it reads what the run saw.
+    #[test]
+    fn a_read_of_a_view_whose_file_failed_is_an_error_never_absent_nor_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm", "img/b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        assert_eq!(v.read(|v| v.entry(b"").is_some()), Ok(true), "read whole");
+        let file = v.file().expect("on disk").to_path_buf();
+        let mut lock = read_locked(&file);
+        // The removal's write waits VIEW_BUSY_WAIT for the reader, then fails.
+        v.set(b"img/a.dcm", None);
+        assert!(v.disk_failed(), "the write failed under the lock");
+        let rels = |p: RootProfile| p.entries.into_iter().map(|e| e.rel).collect::<Vec<_>>();
+        assert_eq!(
+            v.read(|v| v.entry(b"")),
+            Err(ViewFailed),
+            "the root never absent"
+        );
+        assert_eq!(
+            v.read(|v| rels(v.part(&[b"img".to_vec()]))),
+            Err(ViewFailed),
+            "the removed file never read back from the failed file"
+        );
+        let _ = lock.kill();
+        let _ = lock.wait();
+        // Still failed once the lock is gone: the file lacks the removal.
+        assert_eq!(v.read(|v| v.entry(b"")), Err(ViewFailed));
+        let fell = v.fall_back_streamed();
+        assert!(matches!(&fell, Some(Ok(_))), "{fell:?}");
+        assert_eq!(
+            v.read(|v| (v.entry(b"").is_some(), rels(v.part(&[b"img".to_vec()])))),
+            Ok((true, vec![b"img".to_vec(), b"img/b.dcm".to_vec()])),
+            "in memory: the root and the removal as the run saw them"
+        );
     }
 
     /// Review rv43-view (case3): the run's writes let go (MAX_RUN_WRITES_KEPT) were said
