@@ -8279,7 +8279,12 @@ impl Guard<'_> {
                         ));
                     }
                 }
-                view::Returned::Failed { file, reason, left } => {
+                view::Returned::Failed {
+                    file,
+                    reason,
+                    left,
+                    full,
+                } => {
                     let left = if left {
                         format!(
                             "; the new file could not be deleted and is left at {}",
@@ -8305,7 +8310,7 @@ impl Guard<'_> {
                     // memory at the start of a full home tries a return every
                     // VIEW_RETURN_WAIT, and the record of its failure would be the
                     // trail's first lost, the stop an error.
-                    if !home_full(&reason) {
+                    if !full {
                         self.record(Outcome::Failure, detail, vec![file])?;
                     }
                 }
@@ -8389,7 +8394,8 @@ impl Guard<'_> {
 /// the pair, one per root (a directory standing at the file's path or a companion's, the
 /// warnings of [`directory_at_view_path`] instead). Before (review rv44-view) it was said
 /// on stderr only, nothing on the trail, and the view stayed in memory for the whole run.
-/// On a full home it still is said on stderr only (the first of the pair, [`home_full`]):
+/// On a full home it still is said on stderr only (the first of the pair,
+/// [`pacsguard_store::StoreError::disk_full`], by the error's code):
 /// the record of the warning would be the trail's first lost, and the stop an error.
 fn made_views(
     roots: Vec<RootProfile>,
@@ -8412,7 +8418,7 @@ fn made_views(
             RootView::on_disk(root, &file).unwrap_or_else(|failed| {
                 let (root, e) = *failed;
                 let directories = directory_at_view_path(&root.spec.path, &file, "at the start");
-                if home_full(&e.to_string()) {
+                if e.disk_full() {
                     said.push(format!(
                         "the view of {} is kept in memory, not on disk as [watch] \
                          view_on_disk asks ({e}): the home is full; it goes back to disk \
@@ -8442,13 +8448,6 @@ fn made_views(
         })
         .collect();
     (views, said, planted)
-}
-
-/// Whether a view file could not be made because the home's disk is full (SQLite's
-/// `SQLITE_FULL` or the file system's `ENOSPC`, as their messages say them: a view
-/// file's errors carry a reason, not the code).
-fn home_full(said: &str) -> bool {
-    said.contains("database or disk is full") || said.contains("No space left on device")
 }
 
 /// The files SQLite and the view make beside a view file, at its path with these
@@ -12309,28 +12308,6 @@ mod tests {
             );
             std::fs::remove_dir_all(&companion).expect("rm");
         }
-    }
-
-    /// A full home is told from a lock or a planted path by the messages SQLite and the
-    /// kernel give (a view file's errors carry a reason, not a code): the start's
-    /// fall-back and a return's failure are then said on stderr only, as a record would be
-    /// the trail's first lost (`audit_holds` `watch_on_a_full_home_…`).
-    #[test]
-    fn a_full_home_is_told_from_a_lock_or_a_planted_path() {
-        let enospc = std::io::Error::from_raw_os_error(28).to_string();
-        assert!(home_full(&format!(
-            "a stale watch view could not be deleted: {enospc}"
-        )));
-        assert!(home_full(
-            "watch view h/watch-view-0.sqlite: database or disk is full"
-        ));
-        assert!(!home_full(
-            "watch view h/watch-view-0.sqlite: another process held a lock on it past 1000 ms"
-        ));
-        let eisdir = std::io::Error::from_raw_os_error(21).to_string();
-        assert!(!home_full(&format!(
-            "a stale watch view could not be deleted: {eisdir}"
-        )));
     }
 
     /// Issue 15 (review rv44-view, case16/case14): a view whose file could not be made at

@@ -161,6 +161,8 @@ pub enum Returned {
         file: PathBuf,
         reason: String,
         left: bool,
+        /// The home's disk is full ([`StoreError::disk_full`]: by the error's code).
+        full: bool,
     },
     /// [`MAX_VIEW_RETURNS_PER_PERIOD`] returns within [`VIEW_RETURNS_PERIOD`]: the view
     /// stays in memory until the period allows one more (said once per fall-back).
@@ -187,17 +189,22 @@ impl Away {
 
     /// The return under way failed (`reason`): its file deleted (or said left), the view
     /// left in memory; said the first time after a fall-back only.
-    fn failed(&mut self, reason: String) -> Option<Returned> {
+    fn failed(&mut self, reason: String, full: bool) -> Option<Returned> {
         let left = self
             .refill
             .take()
             .is_some_and(|refill| left_behind(refill.disk));
-        self.say_failed(reason, left)
+        self.say_failed(reason, left, full)
+    }
+
+    /// The return under way failed on `e`.
+    fn failed_on(&mut self, e: &StoreError) -> Option<Returned> {
+        self.failed(e.to_string(), e.disk_full())
     }
 
     /// Says a return that failed, the first time after a fall-back (and whenever its
     /// file is `left`).
-    fn say_failed(&mut self, reason: String, left: bool) -> Option<Returned> {
+    fn say_failed(&mut self, reason: String, left: bool, full: bool) -> Option<Returned> {
         if self.failure_said && !left {
             return None;
         }
@@ -206,6 +213,7 @@ impl Away {
             file: self.file.clone(),
             reason,
             left,
+            full,
         })
     }
 }
@@ -502,6 +510,9 @@ struct DiskView {
     /// Set at the first read or write of the file that failed: from then on it is not
     /// judged against (see [`RootView::fall_back`]).
     broken: Cell<bool>,
+    /// Set when a read or write failed on a full disk ([`StoreError::disk_full`]: by the
+    /// error's code, not its words).
+    full: Cell<bool>,
     /// Set when a row fails its check (MAC, link or decoding): the file is rebuilt from
     /// `source` before it is judged against again ([`DiskView::mend`]).
     damaged: Cell<bool>,
@@ -1230,6 +1241,7 @@ impl DiskView {
             first: RefCell::new(None),
             troubles: RefCell::new(Troubles::default()),
             broken: Cell::new(false),
+            full: Cell::new(false),
             damaged: Cell::new(false),
             source: None,
             rebuilds: RefCell::new(VecDeque::new()),
@@ -1560,6 +1572,9 @@ impl DiskView {
 
     fn failed(&self, e: &StoreError) {
         self.broken.set(true);
+        if e.disk_full() {
+            self.full.set(true);
+        }
         if self.db.in_transaction() {
             self.tx_failed.set(true);
         }
@@ -2862,12 +2877,12 @@ impl RootView {
             let stood = std::fs::symlink_metadata(&away.file).is_ok();
             let disk = match DiskView::create(&away.file) {
                 Ok(disk) => disk,
-                Err(e) => return away.failed(e.to_string()),
+                Err(e) => return away.failed_on(&e),
             };
             // Its turns wait on another process's lock once each at most, at the commit
             // (see `ViewDb::set_cache_spill`); spilling again once it is used.
             if let Err(e) = disk.db.set_cache_spill(false) {
-                return away.failed(e.to_string());
+                return away.failed_on(&e);
             }
             let written = disk.restamp_all();
             away.refill = Some(Refill {
@@ -2884,11 +2899,14 @@ impl RootView {
         }
         let refill = away.refill.as_mut()?;
         if refill.too_many {
-            return away.failed(format!(
-                "more than {} paths were written while it was filled \
+            return away.failed(
+                format!(
+                    "more than {} paths were written while it was filled \
                  (MAX_WRITES_DURING_REFILL), too many to lay over it",
-                MAX_WRITES_DURING_REFILL
-            ));
+                    MAX_WRITES_DURING_REFILL
+                ),
+                false,
+            );
         }
         // One turn's rows, each linked to the next copied (the last held back until the
         // path after it is known).
@@ -2923,7 +2941,7 @@ impl RootView {
         }
         refill.rows += rows.len() as u64;
         if let Err(e) = refill.disk.db.put_all(rows) {
-            return away.failed(e.to_string());
+            return away.failed_on(&e);
         }
         if !done {
             return None;
@@ -2937,7 +2955,7 @@ impl RootView {
         } = away.refill.take()?;
         if let Err(e) = disk.db.set_cache_spill(true) {
             let left = left_behind(disk);
-            return away.say_failed(e.to_string(), left);
+            return away.say_failed(e.to_string(), left, e.disk_full());
         }
         // What was written in memory while the file was filled, laid over it as the
         // watcher's own writes (linked, stamped).
@@ -2959,8 +2977,9 @@ impl RootView {
                     _ => None,
                 })
                 .unwrap_or_else(|| "a write to it failed".to_string());
+            let full = disk.full.get();
             let left = left_behind(disk);
-            return away.say_failed(reason, left);
+            return away.say_failed(reason, left, full);
         }
         disk.source = away.source.take();
         *disk.rebuilds.get_mut() = std::mem::take(&mut away.rebuilds);
