@@ -49,7 +49,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,7 @@ use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 pub use self::scrub::{PROGRESS_INTERVAL as SCRUB_PROGRESS_INTERVAL, ScrubProgress};
-use self::view::{RootView, SignedSource, VIEW_FILE_PREFIX, ViewTrouble};
+use self::view::{RootView, SignedSource, VIEW_FILE_PREFIX, ViewTrouble, Views, ViewsHeld};
 use self::windows::{WindowChange, Windows};
 use self::workers::{Done, Job, Pool};
 use super::targets::resolve;
@@ -1861,7 +1861,7 @@ struct Guard<'a> {
     session: &'a mut Session,
     out: &'a mut dyn WatchOutput,
     config: WatchConfig,
-    views: Arc<Mutex<Vec<RootView>>>,
+    views: Arc<Views>,
     root_paths: Vec<PathBuf>,
     /// Per root: the device it lives on, and whether it crosses mounts.
     root_devices: Vec<(u64, bool)>,
@@ -2239,7 +2239,7 @@ impl<'a> Guard<'a> {
             catching_up: false,
             baseline_retry: None,
             alert: AlertCommand::new(config.on_alert.clone()),
-            views: Arc::new(Mutex::new(views)),
+            views: Arc::new(Views::new(views)),
             views_in_memory,
             views_planted,
             config,
@@ -2315,7 +2315,7 @@ impl<'a> Guard<'a> {
         })
     }
 
-    fn views(&self) -> Result<MutexGuard<'_, Vec<RootView>>, EngineError> {
+    fn views(&self) -> Result<ViewsHeld<'_>, EngineError> {
         self.views
             .lock()
             .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))

@@ -30,6 +30,60 @@ use pacsguard_profile::codec::{decode_entries, encode_entry};
 use pacsguard_profile::{RootProfile, RootSpec};
 use pacsguard_store::{StoreError, VIEW_TURN_WAIT, ViewDb, ViewRow, ViewWaitTurn};
 
+/// The views of the roots, shared by every thread that reads them (the guard's loop,
+/// the scrub, the console's requests). Locked only through [`Views::lock`], which opens a
+/// turn of lock waits on their files ([`ViewWaitTurn`], [`VIEW_TURN_WAIT`]) for as long
+/// as they are held: every thread that touches a view file has one budget for its waits
+/// per hold. Before (session 44) only the guard's loop, a catch-up and a rebuild had a
+/// turn; the scrub thread, the console's requests and the start's indexing waited
+/// [`pacsguard_store::VIEW_BUSY_WAIT`] per lock met, with no bound on their sum, the
+/// guard's own turn waiting on the views' mutex meanwhile. Inside a turn already open
+/// (the guard's loop) a hold spends what is left of it.
+#[derive(Debug)]
+pub struct Views(std::sync::Mutex<Vec<RootView>>);
+
+/// The views locked by [`Views::lock`], with the turn of lock waits held with them.
+pub struct ViewsHeld<'a> {
+    // Declared first, dropped first: the views are let go before the turn ends.
+    views: std::sync::MutexGuard<'a, Vec<RootView>>,
+    _waits: ViewWaitTurn,
+}
+
+/// The views' mutex was poisoned (a thread holding it panicked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewsPoisoned;
+
+impl Views {
+    pub fn new(views: Vec<RootView>) -> Views {
+        Views(std::sync::Mutex::new(views))
+    }
+
+    /// The views, with a turn of lock waits on their files open until they are let go.
+    pub fn lock(&self) -> Result<ViewsHeld<'_>, ViewsPoisoned> {
+        // The turn first: a wait for the mutex is no wait on a file.
+        let waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
+        let views = self.0.lock().map_err(|_| ViewsPoisoned)?;
+        Ok(ViewsHeld {
+            views,
+            _waits: waits,
+        })
+    }
+}
+
+impl std::ops::Deref for ViewsHeld<'_> {
+    type Target = Vec<RootView>;
+
+    fn deref(&self) -> &Vec<RootView> {
+        &self.views
+    }
+}
+
+impl std::ops::DerefMut for ViewsHeld<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<RootView> {
+        &mut self.views
+    }
+}
+
 /// One root's entries by relative path.
 #[derive(Debug)]
 pub struct RootView {
@@ -4655,6 +4709,56 @@ mod tests {
             v.read(|v| (v.entry(b"").is_some(), rels(v.part(&[b"img".to_vec()])))),
             Ok((true, vec![b"img".to_vec(), b"img/b.dcm".to_vec()])),
             "in memory: the root and the removal as the run saw them"
+        );
+    }
+
+    /// Issue 15 (session 45): every thread that holds the views has one budget for its
+    /// lock waits on their files per hold ([`Views::lock`]). A thread with no turn open
+    /// (the scrub, the console's requests, the start's indexing) waited VIEW_BUSY_WAIT
+    /// per lock met: a part of three subtrees read under another process's exclusive
+    /// lock waited once per read of a range (seen failing before the change, with the
+    /// hold's turn left out: 12.0 s), the guard waiting on the views' mutex meanwhile.
+    #[test]
+    fn a_thread_holding_the_views_waits_one_turn_budget_in_all() {
+        use std::io::{BufRead as _, Write as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, v] = views(&["", "a", "a/1.dcm", "b", "b/1.dcm", "c", "c/1.dcm"], &dir);
+        let file = v.file().expect("on disk").to_path_buf();
+        let views = Arc::new(Views::new(vec![v]));
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(stdin, ".bail on\nBEGIN EXCLUSIVE;\nSELECT 'held';").expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut held = String::new();
+        std::io::BufReader::new(lock.stdout.take().expect("stdout"))
+            .read_line(&mut held)
+            .expect("from sqlite3");
+        assert_eq!(held.trim(), "held");
+        // A thread of its own: no turn open on it, as the scrub's.
+        let shared = Arc::clone(&views);
+        let waited = std::thread::spawn(move || {
+            let held = shared.lock().expect("views");
+            let began = Instant::now();
+            let _ = held[0].part(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+            began.elapsed()
+        })
+        .join()
+        .expect("reader");
+        let _ = lock.kill();
+        let _ = lock.wait();
+        drop(stdin);
+        assert!(
+            waited < VIEW_TURN_WAIT * 2,
+            "waited {waited:?} for one hold of the views"
+        );
+        assert!(
+            views.lock().expect("views")[0].disk_failed(),
+            "the read failed"
         );
     }
 
