@@ -187,7 +187,8 @@ fn changes_made_during_a_catch_up_in_parts_are_each_said_once() {
 /// entry read as absent (`added <root>: new directory`, an invented change), and a
 /// removal whose write was spared read from the file as still there (the removal said
 /// twice). A lookup never reads a failed file: the view is put in memory first (the
-/// fall-back, said), then read. Seen failing before the change (`added` of the root).
+/// fall-back, said), then read. Seen failing before the change (`added` of the root, and
+/// `removed d10/1.dcm` twice).
 #[test]
 fn a_read_lock_on_the_view_during_a_catch_up_invents_no_change_and_says_none_twice() {
     changes_made_during_a_catch_up_in_parts(true);
@@ -226,10 +227,16 @@ fn changes_made_during_a_catch_up_in_parts(lock: bool) {
     let reader = lock.then(|| view_read_locked(&env.home.join("watch-view-0.sqlite")));
     fs::remove_file(&hold).expect("test fixture");
     if let Some(mut reader) = reader {
-        // Past the catch-up's write (one VIEW_TURN_WAIT of 1 s, then it fails).
-        std::thread::sleep(Duration::from_millis(1_500));
+        // Held until the catch-up's write failed under it (one VIEW_TURN_WAIT of 1 s) and
+        // the view fell back, said: however loaded the machine, the write meets the lock.
+        let fell = watcher.wait(Duration::from_secs(60), |findings, _| {
+            findings
+                .iter()
+                .any(|f| f["kind"] == "watch-state-altered" && f["severity"] == "alert")
+        });
         let _ = reader.kill();
         let _ = reader.wait();
+        assert!(fell, "{}", watcher.stderr());
     }
     let expected = [
         ("moved", "d00/from-23.dcm"),
