@@ -109,6 +109,15 @@ pub enum StoreError {
     /// and never taken for a store refused ([`StoreError::refused_store`]).
     #[error("watch view {}: {reason}", .path.display())]
     ViewFile { path: PathBuf, reason: String },
+    /// A watcher's view file could not be made, deleted or set up by the file system:
+    /// `source` keeps its error code, so that a full disk is told by it
+    /// ([`StoreError::disk_full`]), never by the words of a message.
+    #[error("watch view {}: {reason}: {source}", .path.display())]
+    ViewFileIo {
+        path: PathBuf,
+        reason: String,
+        source: std::io::Error,
+    },
     /// The caller declined to commit a write (it could not record it first): nothing
     /// was changed.
     #[error("profile store {}: not written: {reason}", .path.display())]
@@ -242,6 +251,23 @@ fn postgres_cause(e: &tokio_postgres::Error) -> String {
 }
 
 impl StoreError {
+    /// Whether the error is a full disk, by its code: SQLite's `SQLITE_FULL` (its name
+    /// for `ENOSPC` on a write) or the file system's `ENOSPC` or `EDQUOT`. Before (session
+    /// 44) the watcher matched the words of the message, which a translated or reworded
+    /// message, or a path holding those words, turned the other way.
+    pub fn disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } | StoreError::View { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            ),
+            StoreError::ViewFileIo { source, .. } => source.raw_os_error().is_some_and(|code| {
+                code == nix::errno::Errno::ENOSPC as i32 || code == nix::errno::Errno::EDQUOT as i32
+            }),
+            _ => false,
+        }
+    }
+
     /// The error of SQLite's `source` on the store file `path`: a wait for another
     /// process's lock that ended because a companion no live writer made appeared beside
     /// the store is that companion's refusal ([`StoreError::CompanionBeside`], with its

@@ -253,9 +253,10 @@ impl ViewDb {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    return Err(StoreError::ViewFile {
+                    return Err(StoreError::ViewFileIo {
                         path: stale,
-                        reason: format!("a stale watch view could not be deleted: {e}"),
+                        reason: "a stale watch view could not be deleted".to_string(),
+                        source: e,
                     });
                 }
             }
@@ -294,24 +295,31 @@ impl ViewDb {
             .mode(0o600)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
-            .map_err(|e| StoreError::ViewFile {
-                path: path.to_path_buf(),
-                reason: if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    format!(
-                        "it could not be made anew: something was put at its path (a symlink, \
-                         a file) between the deletion of what stood there and its making, by \
-                         someone who can write the home; it is not opened ({e})"
-                    )
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    StoreError::ViewFile {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "it could not be made anew: something was put at its path (a \
+                             symlink, a file) between the deletion of what stood there and its \
+                             making, by someone who can write the home; it is not opened ({e})"
+                        ),
+                    }
                 } else {
-                    format!("it could not be made: {e}")
-                },
+                    StoreError::ViewFileIo {
+                        path: path.to_path_buf(),
+                        reason: "it could not be made".to_string(),
+                        source: e,
+                    }
+                }
             })?;
         // Readable by the home's owner alone (the rows name every guarded path), set on
         // the file made, never through the path: whatever the umask.
         if let Err(e) = made.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-            return Err(StoreError::ViewFile {
+            return Err(StoreError::ViewFileIo {
                 path: path.to_path_buf(),
-                reason: format!("its permissions could not be set: {e}"),
+                reason: "its permissions could not be set".to_string(),
+                source: e,
             });
         }
         let mut conn = Self::open_existing(path)?;
@@ -988,6 +996,50 @@ mod tests {
         assert_eq!(db.get(b"a.dcm").expect("read"), Some(row("a.dcm", 10)));
     }
 
+    /// Session 45 (issue 15): a full disk is told by the error's code, not its words
+    /// (`StoreError::disk_full`): a lock another process holds, a directory planted at
+    /// the view file's path, a message that merely says the words, are no full disk.
+    #[test]
+    fn a_full_disk_is_told_by_the_errors_code_never_its_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v.sqlite");
+        std::fs::create_dir(&path).expect("a directory planted at the path");
+        let Err(planted) = ViewDb::create(&path) else {
+            panic!("a directory at the path is refused");
+        };
+        assert!(
+            matches!(planted, StoreError::ViewFileIo { .. }),
+            "{planted:?}"
+        );
+        assert!(!planted.disk_full(), "{planted}");
+        let worded = StoreError::ViewFile {
+            path: dir.path().join("database or disk is full"),
+            reason: "No space left on device".to_string(),
+        };
+        assert!(!worded.disk_full(), "{worded}");
+        let full = StoreError::ViewFileIo {
+            path: path.clone(),
+            reason: "it could not be made".to_string(),
+            source: std::io::Error::from_raw_os_error(nix::errno::Errno::ENOSPC as i32),
+        };
+        assert!(full.disk_full());
+        let quota = StoreError::ViewFileIo {
+            path: path.clone(),
+            reason: "it could not be made".to_string(),
+            source: std::io::Error::from_raw_os_error(nix::errno::Errno::EDQUOT as i32),
+        };
+        assert!(quota.disk_full());
+        std::fs::remove_dir(&path).expect("rm");
+        let db = ViewDb::create(&path).expect("view");
+        db.put(&row("a.dcm", 10)).expect("put");
+        let lock = read_locked_for(&path, std::time::Duration::from_millis(1_500));
+        let Err(busy) = db.put(&row("b.dcm", 10)) else {
+            panic!("busy under the reader");
+        };
+        lock.join().expect("lock let go");
+        assert!(!busy.disk_full(), "{busy}");
+    }
+
     /// A file system of 512 KiB mounted in a temporary directory (root only: elsewhere
     /// `None`, and the test says it did not run), unmounted when dropped.
     struct TinyFs(tempfile::TempDir);
@@ -1032,6 +1084,11 @@ mod tests {
         });
         assert!(failed.is_some(), "the disk filled");
         assert!(written > 100, "{written}");
+        // Told by its code (SQLITE_FULL), not by the words of its message.
+        assert!(
+            failed.as_ref().is_some_and(StoreError::disk_full),
+            "{failed:?}"
+        );
         // Rows in the middle of the tree: a page split rewrites pages already there.
         for i in 0..50 {
             let _ = db.put(&row(&format!("a/{i:05}x.dcm"), 900));

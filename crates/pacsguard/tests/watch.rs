@@ -178,6 +178,26 @@ fn a_restart_comparing_the_root_in_parts_says_what_the_whole_comparison_says() {
 /// comparison and the live events say it.
 #[test]
 fn changes_made_during_a_catch_up_in_parts_are_each_said_once() {
+    changes_made_during_a_catch_up_in_parts(false);
+}
+
+/// Issue 15 (session 45, reviews rv44-view case13 and r44-view2 case14): a read lock
+/// another process held on the view file during the catch-up (a backup, `sqlite3 .dump`)
+/// failed its writes, and every lookup after that read the failed file: the root's own
+/// entry read as absent (`added <root>: new directory`, an invented change), and a
+/// removal whose write was spared read from the file as still there (the removal said
+/// twice). A lookup never reads a failed file: the view is put in memory first (the
+/// fall-back, said), then read. Seen failing before the change (`added` of the root, and
+/// `removed d10/1.dcm` twice).
+#[test]
+fn a_read_lock_on_the_view_during_a_catch_up_invents_no_change_and_says_none_twice() {
+    changes_made_during_a_catch_up_in_parts(true);
+}
+
+/// The catch-up in parts held after its first part while the tree changes; with
+/// `lock`, a real `sqlite3` reader holds a read transaction on the view file from then
+/// until after the catch-up (its writes fail, the view falls back to memory).
+fn changes_made_during_a_catch_up_in_parts(lock: bool) {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
     for i in 0..24 {
@@ -204,7 +224,20 @@ fn changes_made_during_a_catch_up_in_parts_are_each_said_once() {
     fs::remove_file(env.path("d10/1.dcm")).expect("test fixture");
     fs::create_dir(env.path("d30")).expect("test fixture");
     fs::write(env.path("d30/1.dcm"), b"DICM new image").expect("test fixture");
+    let reader = lock.then(|| view_read_locked(&env.home.join("watch-view-0.sqlite")));
     fs::remove_file(&hold).expect("test fixture");
+    if let Some(mut reader) = reader {
+        // Held until the catch-up's write failed under it (one VIEW_TURN_WAIT of 1 s) and
+        // the view fell back, said: however loaded the machine, the write meets the lock.
+        let fell = watcher.wait(Duration::from_secs(60), |findings, _| {
+            findings
+                .iter()
+                .any(|f| f["kind"] == "watch-state-altered" && f["severity"] == "alert")
+        });
+        let _ = reader.kill();
+        let _ = reader.wait();
+        assert!(fell, "{}", watcher.stderr());
+    }
     let expected = [
         ("moved", "d00/from-23.dcm"),
         ("moved", "d22/from-01.dcm"),
@@ -223,6 +256,19 @@ fn changes_made_during_a_catch_up_in_parts_are_each_said_once() {
     assert!(all_said, "{findings:#?}\n{stderr}");
     let mut counts = tally(&findings, &env.tree);
     counts.retain(|(kind, _), _| kind != "events-lost" && kind != "ransomware-suspected");
+    if lock {
+        // The fall-back's own warning and alert, on the view file: nothing else.
+        let view = env.home.join("watch-view-0.sqlite");
+        let fell = counts.remove(&(
+            "watch-state-altered".to_string(),
+            view.display().to_string(),
+        ));
+        assert_eq!(
+            fell,
+            Some(2),
+            "the failure and the fall-back said: {counts:?}\n{stderr}"
+        );
+    }
     for (kind, path) in expected {
         assert_eq!(
             counts.remove(&(kind.to_string(), path.to_string())),
@@ -4909,4 +4955,32 @@ fn a_row_deleted_from_the_view_file_never_hides_the_removal_of_its_file() {
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(removed, "{findings:#?}\n{stderr}");
+}
+
+/// A real `sqlite3` reader holding a read transaction on `file` until it is killed (a
+/// backup or an admin's `.dump` of the view file).
+fn view_read_locked(file: &Path) -> std::process::Child {
+    use std::io::Write as _;
+    let mut reader = std::process::Command::new("sqlite3")
+        .arg(file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+    let mut stdin = reader.stdin.take().expect("stdin");
+    writeln!(
+        stdin,
+        ".timeout 30000\n.bail on\nBEGIN;\nSELECT count(*) FROM view;\nSELECT 'held';"
+    )
+    .expect("to sqlite3");
+    stdin.flush().expect("to sqlite3");
+    let mut out = BufReader::new(reader.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("from sqlite3");
+    line.clear();
+    out.read_line(&mut line).expect("from sqlite3");
+    assert_eq!(line.trim(), "held");
+    // Kept open (its stdin too): the transaction stays until the process is killed.
+    std::mem::forget(stdin);
+    reader
 }

@@ -49,7 +49,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -75,7 +75,7 @@ use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 pub use self::scrub::{PROGRESS_INTERVAL as SCRUB_PROGRESS_INTERVAL, ScrubProgress};
-use self::view::{RootView, SignedSource, VIEW_FILE_PREFIX, ViewTrouble};
+use self::view::{RootView, SignedSource, VIEW_FILE_PREFIX, ViewTrouble, Views, ViewsHeld};
 use self::windows::{WindowChange, Windows};
 use self::workers::{Done, Job, Pool};
 use super::targets::resolve;
@@ -1861,7 +1861,7 @@ struct Guard<'a> {
     session: &'a mut Session,
     out: &'a mut dyn WatchOutput,
     config: WatchConfig,
-    views: Arc<Mutex<Vec<RootView>>>,
+    views: Arc<Views>,
     root_paths: Vec<PathBuf>,
     /// Per root: the device it lives on, and whether it crosses mounts.
     root_devices: Vec<(u64, bool)>,
@@ -2239,7 +2239,7 @@ impl<'a> Guard<'a> {
             catching_up: false,
             baseline_retry: None,
             alert: AlertCommand::new(config.on_alert.clone()),
-            views: Arc::new(Mutex::new(views)),
+            views: Arc::new(Views::new(views)),
             views_in_memory,
             views_planted,
             config,
@@ -2315,10 +2315,50 @@ impl<'a> Guard<'a> {
         })
     }
 
-    fn views(&self) -> Result<MutexGuard<'_, Vec<RootView>>, EngineError> {
+    fn views(&self) -> Result<ViewsHeld<'_>, EngineError> {
         self.views
             .lock()
             .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))
+    }
+
+    /// What `read` takes from the view of root `index` (`None`: no such root), never
+    /// from a view file that failed: a failed lookup reads as nothing and a write held
+    /// in memory is missing from the file, so the root's own entry read as absent was
+    /// reported `added ... new directory` under an honest read lock (review rv44-view,
+    /// case13) and a removal whose write was spared was said twice (review r44-view2,
+    /// case14). A view whose file failed, before the read or during it, is put in memory
+    /// first (the fall-back, said with the file's troubles) and read there. Only when
+    /// that cannot be done (the signed baseline unreadable, said by its own warning, see
+    /// [`Guard::baseline_unreadable`]) is the failed file read, as before.
+    fn read_view<T>(
+        &mut self,
+        index: usize,
+        now: Instant,
+        read: impl Fn(&RootView) -> T,
+    ) -> Result<Option<T>, EngineError> {
+        let first = {
+            let views = self.views()?;
+            let Some(view) = views.get(index) else {
+                return Ok(None);
+            };
+            view.read(&read)
+        };
+        if let Ok(value) = first {
+            return Ok(Some(value));
+        }
+        self.report_view_troubles(now)?;
+        let views = self.views()?;
+        Ok(views.get(index).map(read))
+    }
+
+    /// Puts every view whose file failed in memory (said) before a batch is judged: its
+    /// lookups of paths (vanished directories, rename chains) read the view, and a
+    /// failed file answers them "absent" or as it was before the writes held in memory.
+    fn fall_back_before_judging(&mut self, now: Instant) -> Result<(), EngineError> {
+        if self.views()?.iter().any(RootView::disk_failed) {
+            self.report_view_troubles(now)?;
+        }
+        Ok(())
     }
 
     fn run(&mut self, stop: &AtomicBool) -> Result<WatchReport, EngineError> {
@@ -3835,6 +3875,7 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         self.judged_held.clear();
+        self.fall_back_before_judging(now)?;
         self.wait_for_other_writers(&mut due, now)?;
         self.verify_with_vanished_ancestors(&mut due)?;
         self.pair_rename_chains(&mut due)?;
@@ -4514,10 +4555,10 @@ impl<'a> Guard<'a> {
         // One copy of what the view holds there: the trusted part is looked up in it (each
         // trusted subtree lies within one of `rels`), not copied again (a second copy of
         // the whole view at every catch-up, issue 15).
-        let (spec, base) = {
-            let views = self.views()?;
-            let view = &views[index];
-            (view.spec.clone(), view.part(&rels))
+        let Some((spec, base)) =
+            self.read_view(index, now, |view| (view.spec.clone(), view.part(&rels)))?
+        else {
+            return Ok(());
         };
         // The walk and the hashing may take minutes on a big tree (the first comparison
         // after the start): the inbox is written to the trail meanwhile.
@@ -4663,12 +4704,8 @@ impl<'a> Guard<'a> {
         rels: &[Vec<u8>],
         now: Instant,
     ) -> Result<bool, EngineError> {
-        let base = {
-            let views = self.views()?;
-            let Some(view) = views.get(index) else {
-                return Ok(true);
-            };
-            view.part(rels)
+        let Some(base) = self.read_view(index, now, |view| view.part(rels))? else {
+            return Ok(true);
         };
         let spec = base.spec.clone();
         let walked = self.draining(|skip| walk_subtrees(&spec, rels, skip), now);
@@ -4691,12 +4728,11 @@ impl<'a> Guard<'a> {
         {
             return Ok(None);
         }
-        let mut children = {
-            let views = self.views()?;
-            let Some(view) = views.get(index).filter(|v| v.file().is_some()) else {
-                return Ok(None);
-            };
-            view.children()
+        let children = self.read_view(index, Instant::now(), |view| {
+            view.file().is_some().then(|| view.children())
+        })?;
+        let Some(Some(mut children)) = children else {
+            return Ok(None);
         };
         let Ok(listing) = std::fs::read_dir(&root) else {
             return Ok(None);
@@ -4722,12 +4758,10 @@ impl<'a> Guard<'a> {
     /// The root's own entry (its mode, owner, attributes), after its children were
     /// compared a part at a time: compared with the view's and taken into it.
     fn verify_root_entry(&mut self, index: usize, now: Instant) -> Result<(), EngineError> {
-        let (spec, stored) = {
-            let views = self.views()?;
-            let Some(view) = views.get(index) else {
-                return Ok(());
-            };
-            (view.spec.clone(), view.entry(b""))
+        let Some((spec, stored)) =
+            self.read_view(index, now, |view| (view.spec.clone(), view.entry(b"")))?
+        else {
+            return Ok(());
         };
         let exclude = spec
             .exclude_set()
@@ -8245,7 +8279,12 @@ impl Guard<'_> {
                         ));
                     }
                 }
-                view::Returned::Failed { file, reason, left } => {
+                view::Returned::Failed {
+                    file,
+                    reason,
+                    left,
+                    full,
+                } => {
                     let left = if left {
                         format!(
                             "; the new file could not be deleted and is left at {}",
@@ -8271,7 +8310,7 @@ impl Guard<'_> {
                     // memory at the start of a full home tries a return every
                     // VIEW_RETURN_WAIT, and the record of its failure would be the
                     // trail's first lost, the stop an error.
-                    if !home_full(&reason) {
+                    if !full {
                         self.record(Outcome::Failure, detail, vec![file])?;
                     }
                 }
@@ -8355,7 +8394,8 @@ impl Guard<'_> {
 /// the pair, one per root (a directory standing at the file's path or a companion's, the
 /// warnings of [`directory_at_view_path`] instead). Before (review rv44-view) it was said
 /// on stderr only, nothing on the trail, and the view stayed in memory for the whole run.
-/// On a full home it still is said on stderr only (the first of the pair, [`home_full`]):
+/// On a full home it still is said on stderr only (the first of the pair,
+/// [`pacsguard_store::StoreError::disk_full`], by the error's code):
 /// the record of the warning would be the trail's first lost, and the stop an error.
 fn made_views(
     roots: Vec<RootProfile>,
@@ -8378,7 +8418,7 @@ fn made_views(
             RootView::on_disk(root, &file).unwrap_or_else(|failed| {
                 let (root, e) = *failed;
                 let directories = directory_at_view_path(&root.spec.path, &file, "at the start");
-                if home_full(&e.to_string()) {
+                if e.disk_full() {
                     said.push(format!(
                         "the view of {} is kept in memory, not on disk as [watch] \
                          view_on_disk asks ({e}): the home is full; it goes back to disk \
@@ -8408,13 +8448,6 @@ fn made_views(
         })
         .collect();
     (views, said, planted)
-}
-
-/// Whether a view file could not be made because the home's disk is full (SQLite's
-/// `SQLITE_FULL` or the file system's `ENOSPC`, as their messages say them: a view
-/// file's errors carry a reason, not the code).
-fn home_full(said: &str) -> bool {
-    said.contains("database or disk is full") || said.contains("No space left on device")
 }
 
 /// The files SQLite and the view make beside a view file, at its path with these
@@ -12337,28 +12370,6 @@ mod tests {
             );
             std::fs::remove_dir_all(&companion).expect("rm");
         }
-    }
-
-    /// A full home is told from a lock or a planted path by the messages SQLite and the
-    /// kernel give (a view file's errors carry a reason, not a code): the start's
-    /// fall-back and a return's failure are then said on stderr only, as a record would be
-    /// the trail's first lost (`audit_holds` `watch_on_a_full_home_…`).
-    #[test]
-    fn a_full_home_is_told_from_a_lock_or_a_planted_path() {
-        let enospc = std::io::Error::from_raw_os_error(28).to_string();
-        assert!(home_full(&format!(
-            "a stale watch view could not be deleted: {enospc}"
-        )));
-        assert!(home_full(
-            "watch view h/watch-view-0.sqlite: database or disk is full"
-        ));
-        assert!(!home_full(
-            "watch view h/watch-view-0.sqlite: another process held a lock on it past 1000 ms"
-        ));
-        let eisdir = std::io::Error::from_raw_os_error(21).to_string();
-        assert!(!home_full(&format!(
-            "a stale watch view could not be deleted: {eisdir}"
-        )));
     }
 
     /// Issue 15 (review rv44-view, case16/case14): a view whose file could not be made at

@@ -1,13 +1,13 @@
 //! The watcher runs the commands other processes hand it (see [`crate::ops::Requests`]).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use pacsguard_fs::Entry;
 use pacsguard_profile::{RootProfile, RootSpec};
 
-use super::view::RootView;
+use super::view::Views;
 use super::{Guard, Settled};
 use crate::error::EngineError;
 use crate::ops::guard_sight::{GuardSight, changed_since_shown};
@@ -211,7 +211,7 @@ fn intact_roots(request: &CheckRequest, report: &CheckReport, views: Option<u64>
 /// What a watcher has seen, for an acceptance it runs: its views of the roots, and
 /// whether the findings the console has open are those the person was shown.
 struct WatcherSight {
-    views: Arc<Mutex<Vec<RootView>>>,
+    views: Arc<Views>,
     /// The console's findings open when this turn took the acceptance are those shown.
     still_shown: bool,
 }

@@ -9,9 +9,9 @@
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pacsguard_fs::{Content, Entry};
@@ -19,7 +19,7 @@ use pacsguard_profile::{RootProfile, RootSpec, hash_tree, walk_subtrees};
 use serde::{Deserialize, Serialize};
 
 use super::Msg;
-use super::view::RootView;
+use super::view::{RootView, Views};
 use crate::durable::write_atomically;
 
 /// How often the position is saved while scrubbing.
@@ -181,7 +181,7 @@ impl Pacer {
 
 /// What the scrub thread needs.
 pub struct Scrub {
-    pub views: Arc<Mutex<Vec<RootView>>>,
+    pub views: Arc<Views>,
     pub bytes_per_second: u64,
     /// A cycle that ends sooner waits this long from its start before the next begins.
     pub min_cycle: Duration,

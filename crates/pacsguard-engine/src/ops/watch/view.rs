@@ -30,6 +30,60 @@ use pacsguard_profile::codec::{decode_entries, encode_entry};
 use pacsguard_profile::{RootProfile, RootSpec};
 use pacsguard_store::{StoreError, VIEW_TURN_WAIT, ViewDb, ViewRow, ViewWaitTurn};
 
+/// The views of the roots, shared by every thread that reads them (the guard's loop,
+/// the scrub, the console's requests). Locked only through [`Views::lock`], which opens a
+/// turn of lock waits on their files ([`ViewWaitTurn`], [`VIEW_TURN_WAIT`]) for as long
+/// as they are held: every thread that touches a view file has one budget for its waits
+/// per hold. Before (session 44) only the guard's loop, a catch-up and a rebuild had a
+/// turn; the scrub thread, the console's requests and the start's indexing waited
+/// [`pacsguard_store::VIEW_BUSY_WAIT`] per lock met, with no bound on their sum, the
+/// guard's own turn waiting on the views' mutex meanwhile. Inside a turn already open
+/// (the guard's loop) a hold spends what is left of it.
+#[derive(Debug)]
+pub struct Views(std::sync::Mutex<Vec<RootView>>);
+
+/// The views locked by [`Views::lock`], with the turn of lock waits held with them.
+pub struct ViewsHeld<'a> {
+    // Declared first, dropped first: the views are let go before the turn ends.
+    views: std::sync::MutexGuard<'a, Vec<RootView>>,
+    _waits: ViewWaitTurn,
+}
+
+/// The views' mutex was poisoned (a thread holding it panicked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewsPoisoned;
+
+impl Views {
+    pub fn new(views: Vec<RootView>) -> Views {
+        Views(std::sync::Mutex::new(views))
+    }
+
+    /// The views, with a turn of lock waits on their files open until they are let go.
+    pub fn lock(&self) -> Result<ViewsHeld<'_>, ViewsPoisoned> {
+        // The turn first: a wait for the mutex is no wait on a file.
+        let waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
+        let views = self.0.lock().map_err(|_| ViewsPoisoned)?;
+        Ok(ViewsHeld {
+            views,
+            _waits: waits,
+        })
+    }
+}
+
+impl std::ops::Deref for ViewsHeld<'_> {
+    type Target = Vec<RootView>;
+
+    fn deref(&self) -> &Vec<RootView> {
+        &self.views
+    }
+}
+
+impl std::ops::DerefMut for ViewsHeld<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<RootView> {
+        &mut self.views
+    }
+}
+
 /// One root's entries by relative path.
 #[derive(Debug)]
 pub struct RootView {
@@ -161,6 +215,8 @@ pub enum Returned {
         file: PathBuf,
         reason: String,
         left: bool,
+        /// The home's disk is full ([`StoreError::disk_full`]: by the error's code).
+        full: bool,
     },
     /// [`MAX_VIEW_RETURNS_PER_PERIOD`] returns within [`VIEW_RETURNS_PERIOD`]: the view
     /// stays in memory until the period allows one more (said once per fall-back).
@@ -187,17 +243,22 @@ impl Away {
 
     /// The return under way failed (`reason`): its file deleted (or said left), the view
     /// left in memory; said the first time after a fall-back only.
-    fn failed(&mut self, reason: String) -> Option<Returned> {
+    fn failed(&mut self, reason: String, full: bool) -> Option<Returned> {
         let left = self
             .refill
             .take()
             .is_some_and(|refill| left_behind(refill.disk));
-        self.say_failed(reason, left)
+        self.say_failed(reason, left, full)
+    }
+
+    /// The return under way failed on `e`.
+    fn failed_on(&mut self, e: &StoreError) -> Option<Returned> {
+        self.failed(e.to_string(), e.disk_full())
     }
 
     /// Says a return that failed, the first time after a fall-back (and whenever its
     /// file is `left`).
-    fn say_failed(&mut self, reason: String, left: bool) -> Option<Returned> {
+    fn say_failed(&mut self, reason: String, left: bool, full: bool) -> Option<Returned> {
         if self.failure_said && !left {
             return None;
         }
@@ -206,6 +267,7 @@ impl Away {
             file: self.file.clone(),
             reason,
             left,
+            full,
         })
     }
 }
@@ -340,6 +402,22 @@ fn subtree_ranges<'a>(
         (Bound::Included(&below[..]), Bound::Excluded(&after[..])),
     ]
 }
+
+/// A view was read whose file failed (a read or a write, before or during the read):
+/// what it answered cannot be judged against ([`RootView::read`]). A failed lookup reads
+/// as nothing, and a path whose write was held in memory ([`RunWrites`]) reads from the
+/// file as it was before: an absent root was reported `added` (review rv44-view, case13)
+/// and a removal whose write was spared was said again (review r44-view2, case14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewFailed;
+
+impl std::fmt::Display for ViewFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the view file failed: what it answers is not judged against")
+    }
+}
+
+impl std::error::Error for ViewFailed {}
 
 /// What went wrong with a view on disk, for the watcher to report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -486,6 +564,9 @@ struct DiskView {
     /// Set at the first read or write of the file that failed: from then on it is not
     /// judged against (see [`RootView::fall_back`]).
     broken: Cell<bool>,
+    /// Set when a read or write failed on a full disk ([`StoreError::disk_full`]: by the
+    /// error's code, not its words).
+    full: Cell<bool>,
     /// Set when a row fails its check (MAC, link or decoding): the file is rebuilt from
     /// `source` before it is judged against again ([`DiskView::mend`]).
     damaged: Cell<bool>,
@@ -1214,6 +1295,7 @@ impl DiskView {
             first: RefCell::new(None),
             troubles: RefCell::new(Troubles::default()),
             broken: Cell::new(false),
+            full: Cell::new(false),
             damaged: Cell::new(false),
             source: None,
             rebuilds: RefCell::new(VecDeque::new()),
@@ -1544,6 +1626,9 @@ impl DiskView {
 
     fn failed(&self, e: &StoreError) {
         self.broken.set(true);
+        if e.disk_full() {
+            self.full.set(true);
+        }
         if self.db.in_transaction() {
             self.tx_failed.set(true);
         }
@@ -2636,6 +2721,23 @@ impl RootView {
         }
     }
 
+    /// What `read` takes from the view, or [`ViewFailed`] when its file failed before
+    /// the read or during it: never "absent" (a lookup of a failed file reads as
+    /// nothing) nor a row a write held in memory has changed since. The watcher then puts
+    /// the view in memory ([`RootView::fall_back`]) and reads again; judged against what
+    /// a failed file said, the root was `added` under an honest read lock (review
+    /// rv44-view, case13).
+    pub fn read<T>(&self, read: impl FnOnce(&RootView) -> T) -> Result<T, ViewFailed> {
+        if self.disk_failed() {
+            return Err(ViewFailed);
+        }
+        let value = read(self);
+        if self.disk_failed() {
+            return Err(ViewFailed);
+        }
+        Ok(value)
+    }
+
     /// Holds `baseline` in memory instead of the view on disk (whose file is deleted),
     /// with what the run knows to be genuine laid over it ([`Overlay`]): the rows of the
     /// failed file that still verify under the run's key (what the watcher saw since the
@@ -2829,12 +2931,12 @@ impl RootView {
             let stood = std::fs::symlink_metadata(&away.file).is_ok();
             let disk = match DiskView::create(&away.file) {
                 Ok(disk) => disk,
-                Err(e) => return away.failed(e.to_string()),
+                Err(e) => return away.failed_on(&e),
             };
             // Its turns wait on another process's lock once each at most, at the commit
             // (see `ViewDb::set_cache_spill`); spilling again once it is used.
             if let Err(e) = disk.db.set_cache_spill(false) {
-                return away.failed(e.to_string());
+                return away.failed_on(&e);
             }
             let written = disk.restamp_all();
             away.refill = Some(Refill {
@@ -2851,11 +2953,14 @@ impl RootView {
         }
         let refill = away.refill.as_mut()?;
         if refill.too_many {
-            return away.failed(format!(
-                "more than {} paths were written while it was filled \
+            return away.failed(
+                format!(
+                    "more than {} paths were written while it was filled \
                  (MAX_WRITES_DURING_REFILL), too many to lay over it",
-                MAX_WRITES_DURING_REFILL
-            ));
+                    MAX_WRITES_DURING_REFILL
+                ),
+                false,
+            );
         }
         // One turn's rows, each linked to the next copied (the last held back until the
         // path after it is known).
@@ -2890,7 +2995,7 @@ impl RootView {
         }
         refill.rows += rows.len() as u64;
         if let Err(e) = refill.disk.db.put_all(rows) {
-            return away.failed(e.to_string());
+            return away.failed_on(&e);
         }
         if !done {
             return None;
@@ -2904,7 +3009,7 @@ impl RootView {
         } = away.refill.take()?;
         if let Err(e) = disk.db.set_cache_spill(true) {
             let left = left_behind(disk);
-            return away.say_failed(e.to_string(), left);
+            return away.say_failed(e.to_string(), left, e.disk_full());
         }
         // What was written in memory while the file was filled, laid over it as the
         // watcher's own writes (linked, stamped).
@@ -2926,8 +3031,9 @@ impl RootView {
                     _ => None,
                 })
                 .unwrap_or_else(|| "a write to it failed".to_string());
+            let full = disk.full.get();
             let left = left_behind(disk);
-            return away.say_failed(reason, left);
+            return away.say_failed(reason, left, full);
         }
         disk.source = away.source.take();
         *disk.rebuilds.get_mut() = std::mem::take(&mut away.rebuilds);
@@ -4561,6 +4667,99 @@ mod tests {
             "stalled {waited:?} by a lock of {hold:?}"
         );
         assert!(v.disk_failed(), "left for memory");
+    }
+
+    /// Issue 15 (session 45, reviews rv44-view case13 and r44-view2 case14): under an
+    /// honest read lock another process held on the view file, a removal's write failed
+    /// (held in memory, spared on the file); until the watcher's next turn a lookup read
+    /// the root as absent (its `added ... new directory` invented) and the file as it was
+    /// before the removal (the removal said again). A read of a failed view is
+    /// [`ViewFailed`], never an answer; once fallen back it reads what the run saw.
+    #[test]
+    fn a_read_of_a_view_whose_file_failed_is_an_error_never_absent_nor_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm", "img/b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        assert_eq!(v.read(|v| v.entry(b"").is_some()), Ok(true), "read whole");
+        let file = v.file().expect("on disk").to_path_buf();
+        let mut lock = read_locked(&file);
+        // The removal's write waits VIEW_BUSY_WAIT for the reader, then fails.
+        v.set(b"img/a.dcm", None);
+        assert!(v.disk_failed(), "the write failed under the lock");
+        let rels = |p: RootProfile| p.entries.into_iter().map(|e| e.rel).collect::<Vec<_>>();
+        assert_eq!(
+            v.read(|v| v.entry(b"")),
+            Err(ViewFailed),
+            "the root never absent"
+        );
+        assert_eq!(
+            v.read(|v| rels(v.part(&[b"img".to_vec()]))),
+            Err(ViewFailed),
+            "the removed file never read back from the failed file"
+        );
+        let _ = lock.kill();
+        let _ = lock.wait();
+        // Still failed once the lock is gone: the file lacks the removal.
+        assert_eq!(v.read(|v| v.entry(b"")), Err(ViewFailed));
+        let fell = v.fall_back_streamed();
+        assert!(matches!(&fell, Some(Ok(_))), "{fell:?}");
+        assert_eq!(
+            v.read(|v| (v.entry(b"").is_some(), rels(v.part(&[b"img".to_vec()])))),
+            Ok((true, vec![b"img".to_vec(), b"img/b.dcm".to_vec()])),
+            "in memory: the root and the removal as the run saw them"
+        );
+    }
+
+    /// Issue 15 (session 45): every thread that holds the views has one budget for its
+    /// lock waits on their files per hold ([`Views::lock`]). A thread with no turn open
+    /// (the scrub, the console's requests, the start's indexing) waited VIEW_BUSY_WAIT
+    /// per lock met: a part of three subtrees read under another process's exclusive
+    /// lock waited once per read of a range (seen failing before the change, with the
+    /// hold's turn left out: 12.0 s), the guard waiting on the views' mutex meanwhile.
+    #[test]
+    fn a_thread_holding_the_views_waits_one_turn_budget_in_all() {
+        use std::io::{BufRead as _, Write as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, v] = views(&["", "a", "a/1.dcm", "b", "b/1.dcm", "c", "c/1.dcm"], &dir);
+        let file = v.file().expect("on disk").to_path_buf();
+        let views = Arc::new(Views::new(vec![v]));
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(stdin, ".bail on\nBEGIN EXCLUSIVE;\nSELECT 'held';").expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut held = String::new();
+        std::io::BufReader::new(lock.stdout.take().expect("stdout"))
+            .read_line(&mut held)
+            .expect("from sqlite3");
+        assert_eq!(held.trim(), "held");
+        // A thread of its own: no turn open on it, as the scrub's.
+        let shared = Arc::clone(&views);
+        let waited = std::thread::spawn(move || {
+            let held = shared.lock().expect("views");
+            let began = Instant::now();
+            let _ = held[0].part(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+            began.elapsed()
+        })
+        .join()
+        .expect("reader");
+        let _ = lock.kill();
+        let _ = lock.wait();
+        drop(stdin);
+        assert!(
+            waited < VIEW_TURN_WAIT * 2,
+            "waited {waited:?} for one hold of the views"
+        );
+        assert!(
+            views.lock().expect("views")[0].disk_failed(),
+            "the read failed"
+        );
     }
 
     /// Review rv43-view (case3): the run's writes let go (MAX_RUN_WRITES_KEPT) were said
