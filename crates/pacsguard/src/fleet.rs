@@ -107,7 +107,7 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
             println!("{token}");
             eprintln!(
-                "pacsguard: one-time enrolment token, valid until {} (UTC): on the new host run\n  pacsguard enroll tls://CONSOLE:PORT --token {token} --fingerprint <the console certificate's SHA-256, as serve prints it>",
+                "pacsguard: one-time enrolment token, valid until {} (UTC): on the new host run\n  pacsguard enroll tls://CONSOLE:PORT --token {token} --fingerprint <the console's fleet identity SHA-256, as serve prints it>",
                 humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(until).unwrap_or(0))
                 )
@@ -775,6 +775,8 @@ fn say(text: &str) {
 pub struct HostListener {
     /// `ADDRESS:PORT`.
     pub address: String,
+    /// The certificate and key it presents (see [`fleet_certificate`]).
+    pub identity: (PathBuf, PathBuf),
     /// How long after its enrolment a host's first verified report is due
     /// (`[console] first_report_within_seconds`).
     pub first_report_within: std::time::Duration,
@@ -789,7 +791,6 @@ pub fn start(
     home: &Home,
     fleet_listen: Option<HostListener>,
     pool: Arc<pacsguard_store::FleetPool>,
-    console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
     forward: Option<Forward>,
@@ -809,7 +810,6 @@ pub fn start(
             home,
             &listen,
             pool,
-            console_cert,
             inbox,
             trail,
             stop.clone(),
@@ -992,12 +992,12 @@ fn listen_for_hosts(
     home: &Home,
     listen: &HostListener,
     pool: Arc<pacsguard_store::FleetPool>,
-    (cert, key): (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
     use rustls::pki_types::pem::PemObject as _;
+    let (cert, key) = listen.identity.clone();
     let console_dir = home.dir.join("console");
     let name = pacsguard_engine::hostname();
     let ca = pacsguard_fleet::ca::HostCa::load_or_generate(&console_dir, &name)?;
@@ -1043,6 +1043,62 @@ fn listen_for_hosts(
     ));
     pacsguard_fleet::console::serve(listener, config, Arc::new(fleet), stop, Arc::new(say))
         .context("starting the fleet listener")
+}
+
+/// The certificate and key the fleet listener presents: the console's own (its fleet
+/// identity, `HOME/console/cert.pem`, made at the first start), whatever `[console]
+/// cert/key` give browsers, so the hospital's certificate and its yearly renewal cut
+/// off no host (review rv44-fleet case17). `configured` is `[console] cert/key`. One
+/// exception keeps hosts enrolled by a version before reporting: those versions
+/// presented the configured certificate to hosts too, so when a certificate is
+/// configured, the console's own was never made and the fleet's store holds enrolled
+/// hosts, they pinned the configured one; it is presented still, and said, with what
+/// its renewal means and how to move the hosts. Said on stderr which it is.
+pub fn fleet_certificate(
+    home: &Home,
+    configured: Option<(&Path, &Path)>,
+    names: Vec<String>,
+    pool: &Arc<pacsguard_store::FleetPool>,
+) -> Result<(PathBuf, PathBuf)> {
+    use pacsguard_console::tls;
+    if let Some((cert, key)) = configured
+        && !tls::fleet_identity_exists(&home.dir)
+    {
+        let enrolled = pool.get().and_then(|mut db| {
+            pacsguard_store::FleetStore::hosts(&mut *db)
+                .map(|hosts| hosts.iter().filter(|h| h.revoked.is_none()).count())
+        });
+        let legacy = match enrolled {
+            Ok(0) => None,
+            Ok(n) => Some(format!("the {n} enrolled host(s) pinned it")),
+            // Not known: presenting what hosts may have pinned cuts off nobody.
+            Err(e) => Some(format!(
+                "whether hosts pinned it cannot be told now ({e}); the next start decides"
+            )),
+        };
+        if let Some(why) = legacy {
+            let fingerprint = tls::load_or_generate(&home.dir, Some(cert), Some(key), vec![])
+                .map(|t| t.fingerprint)
+                .unwrap_or_else(|e| format!("unknown ({e})"));
+            say(&format!(
+                "warning: the fleet listener presents [console] cert {} (SHA-256 fingerprint {fingerprint}), as versions before presented it to hosts: {why}. Renewing or replacing it cuts those hosts off. To move them to the console's own fleet identity, which no web certificate changes: start `serve` once with [console] cert/key removed (it makes HOME/console/cert.pem), and enrol each host again with the fingerprint printed then",
+                cert.display()
+            ));
+            return Ok((cert.to_path_buf(), key.to_path_buf()));
+        }
+    }
+    let identity = tls::fleet_identity(&home.dir, names)?;
+    say(&format!(
+        "fleet identity (what hosts pin at enrolment): certificate {} ({}), SHA-256 fingerprint {}; [console] cert/key, for browsers, do not change it",
+        identity.cert_path.display(),
+        if identity.generated {
+            "generated now, self-signed"
+        } else {
+            "the console's own, made at its first start"
+        },
+        identity.fingerprint
+    ));
+    Ok((identity.cert_path, identity.key_path))
 }
 
 /// Holds the guard's heartbeat to the console's bound when this host reports to one

@@ -680,11 +680,65 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         "the host says the console is down: {}",
         guard.stderr()
     );
+    // Meanwhile the administrator gives browsers the hospital's own certificate (review
+    // rv44-fleet case17: every enrolled host had pinned the web certificate and was cut
+    // off, without a word): the hosts keep the console's fleet identity they pinned.
+    let pki = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (pki.path().join("cert.pem"), pki.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=pacs-console.example.org",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .args([&key, std::path::Path::new("-out"), &cert])
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", stderr(&made));
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    common::append_config(
+        &console,
+        &format!(
+            "[console]\ncert = '{}'\nkey = '{}'\n",
+            cert.display(),
+            key.display()
+        ),
+    );
     let server = Serve::start(&console, &["--fleet-listen", &fleet]);
     assert!(
         guard.wait_for("console delivery resumed", Duration::from_secs(60)),
-        "{}",
+        "the host reports on under the hospital's certificate: {}",
         guard.stderr()
+    );
+    let said = server.stderr();
+    let fleet_line = said
+        .lines()
+        .find(|l| l.contains("fleet identity (what hosts pin"))
+        .unwrap_or_else(|| panic!("the start says what the fleet listener presents: {said}"));
+    assert!(
+        fleet_line.contains(&format!("SHA-256 fingerprint {fingerprint};")),
+        "the fingerprint the host pinned: {fleet_line}"
+    );
+    let web = server.after("certificate for browsers ");
+    assert!(
+        web.starts_with(&cert.display().to_string()) && !web.contains(&fingerprint),
+        "browsers get the hospital's: {web}"
     );
     guard.stop();
     // What the host signed on its way out: the stop delivers it (review r27-fleet), and
