@@ -448,20 +448,93 @@ pub fn enroll(
 }
 
 /// `audit verify` on an enrolled host: the trail checked against the console's
-/// cosignatures kept beside it (see [`host::check_cosignatures`]).
-pub fn check_cosignatures(home: &Home, report: &mut pacsguard_audit::VerifyReport) -> Result<()> {
+/// cosignatures kept beside it (see [`host::check_cosignatures`]), and whether they
+/// cover it at all (review rv44-fleet case3: a home wiped beside its kept `fleet/` and
+/// made anew verified intact, not a word of the console). No cosignature of this trail
+/// is a warning (a host enrolled a moment ago has none yet); cosignatures of another
+/// trail of this host and none of this one is an alert, unless this trail begins with
+/// `audit reinit` (a new trail on the record, which the console raises as started
+/// anew): a warning then. A `fleet/` holding no enrolment is a warning too.
+pub fn check_cosignatures(
+    home: &Home,
+    report: &mut pacsguard_engine::AuditVerifyReport,
+) -> Result<()> {
     let Some(identity) = Identity::load(&home.dir)? else {
+        if let Some(missing) = host::enrolment_missing(&home.dir)? {
+            report.warnings.push(format!(
+                "{missing}; whether this trail is covered by a console's cosignatures cannot be told here"
+            ));
+        }
         return Ok(());
     };
     let trail_key = std::fs::read_to_string(home.trail_key_path())
         .with_context(|| home.trail_key_path().display().to_string())?;
     let origin = trail_key.trim().split('+').next().unwrap_or("").to_string();
-    for (position, what) in host::check_cosignatures(&identity, &home.audit_log_path(), &origin)? {
+    let cosigned = host::check_cosignatures(&identity, &home.audit_log_path(), &origin)?;
+    for (position, what) in cosigned.problems {
         report
+            .report
             .problems
             .push(pacsguard_audit::Problem { position, what });
     }
+    if cosigned.of_this_trail > 0 {
+        return Ok(());
+    }
+    let kept = identity.cosignatures_path();
+    let console = &identity.console.address;
+    let none = format!(
+        "no cosignature from the console ({console}) for this trail (origin {origin}) in {}: the console has witnessed none of it, so nothing off this host proves it",
+        kept.display()
+    );
+    let others: Vec<String> = cosigned
+        .other_trails
+        .iter()
+        .map(|(o, size)| format!("{o} up to {size} records"))
+        .collect();
+    if others.is_empty() {
+        report.warnings.push(format!(
+            "{none}; a host enrolled a moment ago has none until its guard (serve, watch) reports"
+        ));
+        return Ok(());
+    }
+    let others = others.join(", ");
+    if begins_with_reinit(&home.audit_log_path()) {
+        report.warnings.push(format!(
+            "{none}. The console cosigned another trail of this host ({others}); this one begins with `audit reinit` (on its record), and the console raises it as started anew until it is acknowledged there"
+        ));
+    } else {
+        report.report.problems.push(pacsguard_audit::Problem {
+            position: kept.display().to_string(),
+            what: format!(
+                "the console cosigned another trail of this host ({others}) and none of this one (origin {origin}), which does not begin with `audit reinit`: the trail the console witnessed was replaced (the home deleted and made anew?); ask the console ({console}) for this host's witnessed trail"
+            ),
+        });
+    }
     Ok(())
+}
+
+/// Most records read from the start of the trail for its `audit reinit` record: it
+/// writes them first.
+const REINIT_RECORDS_LOOKED_AT: usize = 8;
+
+/// Whether the trail at `log` begins with the records of `audit reinit`.
+fn begins_with_reinit(log: &Path) -> bool {
+    use std::io::{BufRead as _, Read as _};
+    // Read only, a bounded prefix: what `audit verify` already verified whole.
+    let Ok(file) = std::fs::File::open(log) else {
+        return false;
+    };
+    let limit = REINIT_RECORDS_LOOKED_AT as u64 * pacsguard_audit::MAX_RECORD_BYTES as u64;
+    std::io::BufReader::new(file.take(limit))
+        .split(b'\n')
+        .take(REINIT_RECORDS_LOOKED_AT)
+        .map_while(Result::ok)
+        .any(|line: Vec<u8>| {
+            serde_json::from_slice::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(String::from))
+                .is_some_and(|d| d.starts_with(pacsguard_audit::TRAIL_REINIT_WORDS))
+        })
 }
 
 /// The host's current signed profile generation as a report names it: its generation

@@ -335,6 +335,14 @@ fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
     }
     let out = host.run(&["audit", "reinit", "--reason", "nothing to see"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A new trail on the record: not witnessed, said (a warning: the console raises it).
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("begins with `audit reinit`"),
+        "{}",
+        stdout(&out)
+    );
     let guard = Serve::start(&host, &[host.tree_str()]);
     let flagged = wait_host(&console, "pacs-01", |h| h["state"] == "fork");
     assert!(
@@ -355,6 +363,34 @@ fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
     let out = console.run(&["audit", "show", "--json"]);
     assert!(
         stdout(&out).contains("host-trail-fork") && stdout(&out).contains("pacs-01"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Review rv44-fleet case3: the whole home wiped but `fleet/` (key and trail key
+    // too), `init` again: `audit verify` said intact, not a word of the console's
+    // cosignatures, all of another trail now.
+    let aside = host.dir.path().join("fleet-kept");
+    std::fs::rename(host.home.join("fleet"), &aside).expect("keep fleet/");
+    std::fs::remove_dir_all(&host.home).expect("wipe");
+    let out = host.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::rename(&aside, host.home.join("fleet")).expect("put fleet/ back");
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("another trail of this host"),
+        "{}",
+        stdout(&out)
+    );
+    // Its cosignatures deleted too: an enrolled host whose trail the console never
+    // cosigned says so (a warning: a host enrolled a moment ago has none yet either).
+    std::fs::remove_file(host.home.join("fleet/cosignatures.jsonl")).expect("rm");
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("warning: no cosignature from the console")
+            && stdout(&out).contains("for this trail"),
         "{}",
         stdout(&out)
     );
