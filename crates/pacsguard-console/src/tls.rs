@@ -73,31 +73,7 @@ pub fn load_or_generate(
                 "[console] needs both cert and key, or neither",
             ));
         }
-        (None, None) => {
-            let dir = home.join("console");
-            let cert = dir.join("cert.pem");
-            let key = dir.join("key.pem");
-            let generated = match (cert.exists(), key.exists()) {
-                (true, true) => false,
-                (false, false) => {
-                    generate(&dir, &cert, &key, names)?;
-                    true
-                }
-                (true, false) => {
-                    return Err(file_error(
-                        &key,
-                        "missing beside cert.pem; remove cert.pem to generate both again",
-                    ));
-                }
-                (false, true) => {
-                    return Err(file_error(
-                        &cert,
-                        "missing beside key.pem; remove key.pem to generate both again",
-                    ));
-                }
-            };
-            (cert, key, generated)
-        }
+        (None, None) => own_pair(home, names)?,
     };
     let cert_bytes = read(&cert_path)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
@@ -127,6 +103,74 @@ pub fn load_or_generate(
         config: Arc::new(config),
         fingerprint,
         cert_path,
+        generated,
+    })
+}
+
+/// The console's own certificate and key in `home/console/` (`cert.pem`, `key.pem`),
+/// generated now (for `names`) if neither exists; (cert, key, generated now).
+fn own_pair(home: &Path, names: Vec<String>) -> Result<(PathBuf, PathBuf, bool), TlsError> {
+    let dir = home.join("console");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let generated = match (cert.exists(), key.exists()) {
+        (true, true) => false,
+        (false, false) => {
+            generate(&dir, &cert, &key, names)?;
+            true
+        }
+        (true, false) => {
+            return Err(file_error(
+                &key,
+                "missing beside cert.pem; remove cert.pem to generate both again",
+            ));
+        }
+        (false, true) => {
+            return Err(file_error(
+                &cert,
+                "missing beside key.pem; remove key.pem to generate both again",
+            ));
+        }
+    };
+    Ok((cert, key, generated))
+}
+
+/// What the fleet listener presents to hosts: the console's own certificate.
+#[derive(Debug)]
+pub struct FleetIdentity {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// SHA-256 of the certificate (DER), `AB:CD:...`: what a host pins at enrolment.
+    pub fingerprint: String,
+    /// Whether it was generated in this start.
+    pub generated: bool,
+}
+
+/// Whether the console's own certificate (`home/console/cert.pem` and `key.pem`, the
+/// fleet identity) exists.
+pub fn fleet_identity_exists(home: &Path) -> bool {
+    let dir = home.join("console");
+    dir.join("cert.pem").exists() || dir.join("key.pem").exists()
+}
+
+/// The console's fleet identity: its own certificate in `home/console/`, made at the
+/// first start (for `names`) and never replaced by `[console] cert/key`. Hosts pin its
+/// fingerprint at enrolment, so the web certificate shown to browsers (the hospital's
+/// own, renewed every year) can change without cutting off a single host (review
+/// rv44-fleet case17: the fleet listener presented the web certificate, and setting
+/// `[console] cert` silently cut off every enrolled host).
+pub fn fleet_identity(home: &Path, names: Vec<String>) -> Result<FleetIdentity, TlsError> {
+    let (cert_path, key_path, generated) = own_pair(home, names)?;
+    check_key_private(&key_path)?;
+    let cert_bytes = read(&cert_path)?;
+    let first = CertificateDer::pem_slice_iter(&cert_bytes)
+        .next()
+        .ok_or_else(|| file_error(&cert_path, "holds no certificate"))?
+        .map_err(|e| file_error(&cert_path, format!("not a PEM certificate: {e}")))?;
+    Ok(FleetIdentity {
+        fingerprint: fingerprint(&first),
+        cert_path,
+        key_path,
         generated,
     })
 }
@@ -199,5 +243,39 @@ mod tests {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = load_or_generate(home.path(), None, None, vec![]).expect_err("refused");
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+    /// Review rv44-fleet case17: the hospital's own certificate for browsers leaves the
+    /// fleet identity (what hosts pinned) as it was.
+    #[test]
+    fn the_fleet_identity_is_the_consoles_own_whatever_the_web_certificate() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let fleet = fleet_identity(home.path(), vec!["localhost".into()]).expect("made");
+        assert!(fleet.generated);
+        let own = load_or_generate(home.path(), None, None, vec![]).expect("web");
+        assert_eq!(
+            own.fingerprint, fleet.fingerprint,
+            "one certificate until configured"
+        );
+        // The hospital's own, configured for browsers.
+        let other = home.path().join("pki");
+        std::fs::create_dir(&other).expect("pki");
+        generate(
+            &other,
+            &other.join("c.pem"),
+            &other.join("k.pem"),
+            vec!["pacs".into()],
+        )
+        .expect("hospital's");
+        let web = load_or_generate(
+            home.path(),
+            Some(&other.join("c.pem")),
+            Some(&other.join("k.pem")),
+            vec![],
+        )
+        .expect("configured");
+        assert_ne!(web.fingerprint, fleet.fingerprint);
+        let again = fleet_identity(home.path(), vec![]).expect("kept");
+        assert!(!again.generated);
+        assert_eq!(again.fingerprint, fleet.fingerprint, "hosts' pin unchanged");
     }
 }

@@ -31,6 +31,10 @@ pub struct AuditVerifyReport {
     /// by a new, empty one), as `audit verify` shows it: a clean slate is never silent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub store_resets: Vec<String>,
+    /// What leaves the trail unproven without finding it altered (an enrolled host's
+    /// trail no cosignature of its console covers): `audit verify` warns (exit 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `store-reset` records listed at most by `audit verify` and `serve`: each is an
@@ -206,6 +210,7 @@ pub fn audit_verify(
                 ..VerifyReport::default()
             },
             store_resets: Vec::new(),
+            warnings: Vec::new(),
         });
     }
     let verifier = read_verifier(&base.join("trail.pub"), key)?;
@@ -243,6 +248,7 @@ pub fn audit_verify(
         log,
         report,
         store_resets: store_resets_of(&gathered),
+        warnings: Vec::new(),
     })
 }
 
@@ -325,6 +331,7 @@ pub fn audit_follow_gathering(
             log,
             report,
             store_resets: store_resets_of(&resets),
+            warnings: Vec::new(),
         },
     ))
 }

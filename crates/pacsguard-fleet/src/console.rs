@@ -245,6 +245,55 @@ pub fn check_host_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest label of a host name (RFC 1123 section 2.1, RFC 1035 section 2.3.4).
+pub const MAX_HOST_NAME_LABEL: usize = 63;
+
+/// The name a new host enrols under: an RFC 1123 host name, the one set of characters
+/// people and DNS agree on: labels of ASCII letters, digits and `-` (not first or last
+/// in a label, at most [`MAX_HOST_NAME_LABEL`] each) joined by single dots, at most
+/// [`MAX_HOST_NAME`] in all, with no trailing dot. `_`, a trailing dot, and anything
+/// else that would let two names read as one (review rv44-fleet: `h3_`, `h3.` beside
+/// `h3`) are refused with the rule. Names enrolled by a version before keep working
+/// ([`check_host_name`] still holds for them).
+pub fn check_new_host_name(name: &str) -> Result<(), String> {
+    check_host_name(name)?;
+    let rule = || {
+        format!(
+            "host name {name:?}: an RFC 1123 host name: labels of letters, digits and '-' (not first or last), at most {MAX_HOST_NAME_LABEL} each, joined by single dots, no trailing dot (--name NAME)"
+        )
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= MAX_HOST_NAME_LABEL
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(rule())
+    }
+}
+
+/// An enrolled (not revoked) host whose name is `name`'s look-alike: another spelling
+/// with the same [`pacsguard_store::host_name_key`] (`H3` of `h3`). The store refuses
+/// it too, in the enrolment's transaction; this names the host it collides with.
+fn look_alike(db: &mut dyn FleetStore, name: &str) -> Result<Option<String>, StoreError> {
+    let key = pacsguard_store::host_name_key(name);
+    Ok(db
+        .hosts()?
+        .into_iter()
+        // The very name is the store's refusal to say ("another enrolled host has this
+        // name").
+        .find(|h| {
+            h.revoked.is_none() && h.name != name && pacsguard_store::host_name_key(&h.name) == key
+        })
+        .map(|h| h.name))
+}
+
 /// What a person is told about a refused token.
 fn token_refusal(refusal: TokenRefusal) -> String {
     match refusal {
@@ -1213,13 +1262,19 @@ impl Fleet {
                 "the enrolment token is not one this console issues (64 hex digits)".into(),
             );
         }
-        check_host_name(name)?;
+        check_new_host_name(name)?;
         // Nothing is parsed or signed for a token that would be refused anyway.
         if let Some(refusal) = db
             .enrol_token_refusal(&token_digest(token), now())
             .map_err(|e| self.store_refusal(&e))?
         {
             return Err(token_refusal(refusal));
+        }
+        // After the token: who is enrolled is told to holders of a valid token only.
+        if let Some(existing) = look_alike(db, name).map_err(|e| self.store_refusal(&e))? {
+            return Err(format!(
+                "host name {name:?} is the enrolled host {existing:?} written another way (names are compared without case, a trailing dot or '_' for '-'): choose another name (--name), or revoke {existing} first (pacsguard console revoke-host)"
+            ));
         }
         let csr = B64
             .decode(csr)
@@ -5507,6 +5562,72 @@ mod tests {
         assert_eq!(backoff.failed(), STORE_RETRY_FIRST);
     }
 
+    /// Review rv44-fleet: `H3`, `h3.` and `h3_` beside `h3` were enrolled as four
+    /// hosts. Each is refused now, naming the host it collides with or the rule, with a
+    /// token that is valid (and stays unspent); a revoked host's look-alike may enrol.
+    #[test]
+    fn look_alike_host_names_are_refused_naming_the_enrolled_host() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let mut tokens = 0u32;
+        let mut enrol = |db: &mut ConsoleDb, name: &str| {
+            tokens += 1;
+            let token = format!("{tokens:064x}");
+            db.add_enrol_token(&token_digest(&token), 0, i64::MAX)
+                .expect("token");
+            let key = rcgen::KeyPair::generate().expect("key");
+            let csr = rcgen::CertificateParams::default()
+                .serialize_request(&key)
+                .expect("csr");
+            let request = Request::Enrol {
+                token: token.clone(),
+                name: name.into(),
+                csr: B64.encode(csr.der()),
+            };
+            let answer = fleet.answer(db, None, request);
+            let spent = db
+                .enrol_token_refusal(&token_digest(&token), now())
+                .expect("store")
+                .is_some();
+            (answer, spent)
+        };
+        let (first, _) = enrol(&mut db, "h3");
+        assert!(matches!(first, Response::Enrolled { .. }), "{first:?}");
+        for look_alike in ["H3", "h3.", "h3_", "h3.."] {
+            let (answer, spent) = enrol(&mut db, look_alike);
+            let Response::Refused { reason } = answer else {
+                panic!("{look_alike:?} refused: {answer:?}");
+            };
+            assert!(
+                reason.contains("\"h3\"") || reason.contains("RFC 1123"),
+                "{look_alike:?}: {reason}"
+            );
+            assert!(!spent, "{look_alike:?}: the token is not spent");
+        }
+        let (answer, _) = enrol(&mut db, "H3");
+        let Response::Refused { reason } = answer else {
+            panic!("refused: {answer:?}");
+        };
+        assert!(reason.contains("the enrolled host \"h3\""), "{reason}");
+        // The store alone holds too (two enrolments at once pass the check before it).
+        db.add_enrol_token(b"raw", 0, i64::MAX).expect("token");
+        assert_eq!(
+            db.enrol_host(b"raw", now(), "H3", "f").expect("store"),
+            Err(TokenRefusal::NameTaken)
+        );
+        let (other, _) = enrol(&mut db, "H4.ward-2");
+        assert!(matches!(other, Response::Enrolled { .. }), "{other:?}");
+        assert_eq!(db.hosts().expect("hosts").len(), 2, "h3 and H4.ward-2 only");
+    }
+
     #[test]
     fn host_names_are_held_to_their_limit_and_alphabet() {
         assert!(check_host_name(&"a".repeat(MAX_HOST_NAME)).is_ok());
@@ -5514,7 +5635,20 @@ mod tests {
         for bad in ["", "pacs 01", "<b>", "a/b", "pacs\n01", "--x", "-h"] {
             assert!(check_host_name(bad).is_err(), "{bad:?}");
         }
-        assert!(check_host_name("pacs-01-").is_ok());
+        assert!(
+            check_host_name("pacs-01-").is_ok(),
+            "enrolled by a version before"
+        );
+        // A new host: RFC 1123.
+        for good in ["pacs-01", "PACS-01", "ws1.radiology", "a", "0abc"] {
+            assert!(check_new_host_name(good).is_ok(), "{good:?}");
+        }
+        let label = "a".repeat(MAX_HOST_NAME_LABEL);
+        assert!(check_new_host_name(&label).is_ok());
+        assert!(check_new_host_name(&format!("{label}a")).is_err());
+        for bad in ["pacs-01-", "h3_", "h3.", "a..b", ".a", "a.-b", "x\u{2010}y"] {
+            assert!(check_new_host_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl ServerCertVerifier for Pinned {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
-                "the console's certificate has the SHA-256 fingerprint {actual}, not the {} given: not the console (or another certificate); nothing was sent",
+                "the console's certificate has the SHA-256 fingerprint {actual}, not the {} pinned: not the console, or the console's fleet identity was replaced; nothing was sent. Ask the console's administrator for the fleet identity's fingerprint `serve` prints (\"fleet identity\"); if it is {actual} and was replaced on purpose, move HOME/fleet aside and enrol this host again (the trail keeps every record meanwhile)",
                 self.fingerprint
             )))
         }

@@ -22,7 +22,10 @@ pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
 mod breakglass;
 mod decisions;
 mod fleet;
-pub use fleet::{AcceptedBatch, Acknowledgement, Again, HostRow, Revoker, SeenState, TokenRefusal};
+pub use fleet::{
+    AcceptedBatch, Acknowledgement, Again, HOST_NAME_KEY_SQL, HostRow, Revoker, SeenState,
+    TokenRefusal, host_name_key,
+};
 mod fleet_profiles;
 pub(crate) use fleet_profiles::{
     CURRENT_ORDER, PRUNE_ORDER, SUPERSEDED_SQL, host_seq_sql, reopen_superseded_sql,

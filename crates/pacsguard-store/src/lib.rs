@@ -36,6 +36,7 @@ pub use console::{
     MAX_CONSOLE_ID_BYTES, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
     PasskeyRow, PendingAcceptRow, PendingApproval, PendingReset, ProfileNoted, ProfileRow, Revoker,
     SealBinding, SealRow, SeenState, SessionEnd, SessionRow, StoredConsoleId, TokenRefusal,
+    host_name_key,
 };
 pub use fleet_store::{
     DEFAULT_PARTITION, FLEET_REQUEST_BUDGET, FleetPool, FleetSetting, FleetStore, FleetStoreAt,

@@ -115,6 +115,15 @@ fn a_token_enrols_once_before_it_expires_and_a_name_is_held_once() {
             Err(TokenRefusal::NameTaken),
             "{what}"
         );
+        // Its look-alikes are that name (review rv44-fleet: `H3`, `h3.`, `h3_` beside
+        // `h3` were four hosts), in the enrolment's own transaction.
+        for look_alike in ["WARD-1", "ward-1.", "Ward_1"] {
+            assert_eq!(
+                db.enrol_host(b"t2", 202, look_alike, "f3").expect("store"),
+                Err(TokenRefusal::NameTaken),
+                "{what}: {look_alike}"
+            );
+        }
         assert_eq!(
             db.enrol_token_refusal(b"t2", 203).expect("store"),
             None,

@@ -107,7 +107,7 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
             println!("{token}");
             eprintln!(
-                "pacsguard: one-time enrolment token, valid until {} (UTC): on the new host run\n  pacsguard enroll tls://CONSOLE:PORT --token {token} --fingerprint <the console certificate's SHA-256, as serve prints it>",
+                "pacsguard: one-time enrolment token, valid until {} (UTC): on the new host run\n  pacsguard enroll tls://CONSOLE:PORT --token {token} --fingerprint <the console's fleet identity SHA-256, as serve prints it>",
                 humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(until).unwrap_or(0))
                 )
@@ -448,20 +448,93 @@ pub fn enroll(
 }
 
 /// `audit verify` on an enrolled host: the trail checked against the console's
-/// cosignatures kept beside it (see [`host::check_cosignatures`]).
-pub fn check_cosignatures(home: &Home, report: &mut pacsguard_audit::VerifyReport) -> Result<()> {
+/// cosignatures kept beside it (see [`host::check_cosignatures`]), and whether they
+/// cover it at all (review rv44-fleet case3: a home wiped beside its kept `fleet/` and
+/// made anew verified intact, not a word of the console). No cosignature of this trail
+/// is a warning (a host enrolled a moment ago has none yet); cosignatures of another
+/// trail of this host and none of this one is an alert, unless this trail begins with
+/// `audit reinit` (a new trail on the record, which the console raises as started
+/// anew): a warning then. A `fleet/` holding no enrolment is a warning too.
+pub fn check_cosignatures(
+    home: &Home,
+    report: &mut pacsguard_engine::AuditVerifyReport,
+) -> Result<()> {
     let Some(identity) = Identity::load(&home.dir)? else {
+        if let Some(missing) = host::enrolment_missing(&home.dir)? {
+            report.warnings.push(format!(
+                "{missing}; whether this trail is covered by a console's cosignatures cannot be told here"
+            ));
+        }
         return Ok(());
     };
     let trail_key = std::fs::read_to_string(home.trail_key_path())
         .with_context(|| home.trail_key_path().display().to_string())?;
     let origin = trail_key.trim().split('+').next().unwrap_or("").to_string();
-    for (position, what) in host::check_cosignatures(&identity, &home.audit_log_path(), &origin)? {
+    let cosigned = host::check_cosignatures(&identity, &home.audit_log_path(), &origin)?;
+    for (position, what) in cosigned.problems {
         report
+            .report
             .problems
             .push(pacsguard_audit::Problem { position, what });
     }
+    if cosigned.of_this_trail > 0 {
+        return Ok(());
+    }
+    let kept = identity.cosignatures_path();
+    let console = &identity.console.address;
+    let none = format!(
+        "no cosignature from the console ({console}) for this trail (origin {origin}) in {}: the console has witnessed none of it, so nothing off this host proves it",
+        kept.display()
+    );
+    let others: Vec<String> = cosigned
+        .other_trails
+        .iter()
+        .map(|(o, size)| format!("{o} up to {size} records"))
+        .collect();
+    if others.is_empty() {
+        report.warnings.push(format!(
+            "{none}; a host enrolled a moment ago has none until its guard (serve, watch) reports"
+        ));
+        return Ok(());
+    }
+    let others = others.join(", ");
+    if begins_with_reinit(&home.audit_log_path()) {
+        report.warnings.push(format!(
+            "{none}. The console cosigned another trail of this host ({others}); this one begins with `audit reinit` (on its record), and the console raises it as started anew until it is acknowledged there"
+        ));
+    } else {
+        report.report.problems.push(pacsguard_audit::Problem {
+            position: kept.display().to_string(),
+            what: format!(
+                "the console cosigned another trail of this host ({others}) and none of this one (origin {origin}), which does not begin with `audit reinit`: the trail the console witnessed was replaced (the home deleted and made anew?); ask the console ({console}) for this host's witnessed trail"
+            ),
+        });
+    }
     Ok(())
+}
+
+/// Most records read from the start of the trail for its `audit reinit` record: it
+/// writes them first.
+const REINIT_RECORDS_LOOKED_AT: usize = 8;
+
+/// Whether the trail at `log` begins with the records of `audit reinit`.
+fn begins_with_reinit(log: &Path) -> bool {
+    use std::io::{BufRead as _, Read as _};
+    // Read only, a bounded prefix: what `audit verify` already verified whole.
+    let Ok(file) = std::fs::File::open(log) else {
+        return false;
+    };
+    let limit = REINIT_RECORDS_LOOKED_AT as u64 * pacsguard_audit::MAX_RECORD_BYTES as u64;
+    std::io::BufReader::new(file.take(limit))
+        .split(b'\n')
+        .take(REINIT_RECORDS_LOOKED_AT)
+        .map_while(Result::ok)
+        .any(|line: Vec<u8>| {
+            serde_json::from_slice::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(String::from))
+                .is_some_and(|d| d.starts_with(pacsguard_audit::TRAIL_REINIT_WORDS))
+        })
 }
 
 /// The host's current signed profile generation as a report names it: its generation
@@ -775,6 +848,8 @@ fn say(text: &str) {
 pub struct HostListener {
     /// `ADDRESS:PORT`.
     pub address: String,
+    /// The certificate and key it presents (see [`fleet_certificate`]).
+    pub identity: (PathBuf, PathBuf),
     /// How long after its enrolment a host's first verified report is due
     /// (`[console] first_report_within_seconds`).
     pub first_report_within: std::time::Duration,
@@ -792,7 +867,6 @@ pub fn start(
     home: &Home,
     fleet_listen: Option<HostListener>,
     pool: Arc<pacsguard_store::FleetPool>,
-    console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
     forward: Option<Forward>,
@@ -812,7 +886,6 @@ pub fn start(
             home,
             &listen,
             pool,
-            console_cert,
             inbox,
             trail,
             stop.clone(),
@@ -1010,12 +1083,12 @@ fn listen_for_hosts(
     home: &Home,
     listen: &HostListener,
     pool: Arc<pacsguard_store::FleetPool>,
-    (cert, key): (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
     use rustls::pki_types::pem::PemObject as _;
+    let (cert, key) = listen.identity.clone();
     let console_dir = home.dir.join("console");
     let name = pacsguard_engine::hostname();
     let ca = pacsguard_fleet::ca::HostCa::load_or_generate(&console_dir, &name)?;
@@ -1082,6 +1155,62 @@ fn listen_for_hosts(
     ));
     pacsguard_fleet::console::serve(listener, config, Arc::new(fleet), stop, Arc::new(say))
         .context("starting the fleet listener")
+}
+
+/// The certificate and key the fleet listener presents: the console's own (its fleet
+/// identity, `HOME/console/cert.pem`, made at the first start), whatever `[console]
+/// cert/key` give browsers, so the hospital's certificate and its yearly renewal cut
+/// off no host (review rv44-fleet case17). `configured` is `[console] cert/key`. One
+/// exception keeps hosts enrolled by a version before reporting: those versions
+/// presented the configured certificate to hosts too, so when a certificate is
+/// configured, the console's own was never made and the fleet's store holds enrolled
+/// hosts, they pinned the configured one; it is presented still, and said, with what
+/// its renewal means and how to move the hosts. Said on stderr which it is.
+pub fn fleet_certificate(
+    home: &Home,
+    configured: Option<(&Path, &Path)>,
+    names: Vec<String>,
+    pool: &Arc<pacsguard_store::FleetPool>,
+) -> Result<(PathBuf, PathBuf)> {
+    use pacsguard_console::tls;
+    if let Some((cert, key)) = configured
+        && !tls::fleet_identity_exists(&home.dir)
+    {
+        let enrolled = pool.get().and_then(|mut db| {
+            pacsguard_store::FleetStore::hosts(&mut *db)
+                .map(|hosts| hosts.iter().filter(|h| h.revoked.is_none()).count())
+        });
+        let legacy = match enrolled {
+            Ok(0) => None,
+            Ok(n) => Some(format!("the {n} enrolled host(s) pinned it")),
+            // Not known: presenting what hosts may have pinned cuts off nobody.
+            Err(e) => Some(format!(
+                "whether hosts pinned it cannot be told now ({e}); the next start decides"
+            )),
+        };
+        if let Some(why) = legacy {
+            let fingerprint = tls::load_or_generate(&home.dir, Some(cert), Some(key), vec![])
+                .map(|t| t.fingerprint)
+                .unwrap_or_else(|e| format!("unknown ({e})"));
+            say(&format!(
+                "warning: the fleet listener presents [console] cert {} (SHA-256 fingerprint {fingerprint}), as versions before presented it to hosts: {why}. Renewing or replacing it cuts those hosts off. To move them to the console's own fleet identity, which no web certificate changes: start `serve` once with [console] cert/key removed (it makes HOME/console/cert.pem), and enrol each host again with the fingerprint printed then",
+                cert.display()
+            ));
+            return Ok((cert.to_path_buf(), key.to_path_buf()));
+        }
+    }
+    let identity = tls::fleet_identity(&home.dir, names)?;
+    say(&format!(
+        "fleet identity (what hosts pin at enrolment): certificate {} ({}), SHA-256 fingerprint {}; [console] cert/key, for browsers, do not change it",
+        identity.cert_path.display(),
+        if identity.generated {
+            "generated now, self-signed"
+        } else {
+            "the console's own, made at its first start"
+        },
+        identity.fingerprint
+    ));
+    Ok((identity.cert_path, identity.key_path))
 }
 
 /// Holds the guard's heartbeat to the console's bound when this host reports to one

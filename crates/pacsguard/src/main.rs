@@ -1189,12 +1189,14 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
                 key.as_deref(),
             )?;
             if dir.is_none() {
-                fleet::check_cosignatures(home, &mut report.report)?;
+                fleet::check_cosignatures(home, &mut report)?;
             }
             output::audit_verify(&report, json)?;
             Ok(if !report.report.is_intact() {
                 ExitCode::from(2)
-            } else if report.report.unsigned_records > 0 || report.report.torn_checkpoint.is_some()
+            } else if report.report.unsigned_records > 0
+                || report.report.torn_checkpoint.is_some()
+                || !report.warnings.is_empty()
             {
                 ExitCode::from(1)
             } else {

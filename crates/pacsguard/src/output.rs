@@ -331,8 +331,13 @@ pub fn audit_verify(report: &AuditVerifyReport, as_json: bool) -> Result<()> {
     for reset in &report.store_resets {
         let _ = writeln!(text, "store-reset {}", escape_bytes(reset.as_bytes()));
     }
+    for warning in &report.warnings {
+        let _ = writeln!(text, "warning: {}", escape_bytes(warning.as_bytes()));
+    }
     let verdict = if !r.is_intact() {
         "AUDIT TRAIL ALTERED"
+    } else if !report.warnings.is_empty() {
+        "intact, but not witnessed (see the warning)"
     } else if r.unsigned_records > 0 {
         "intact, but the newest records are not covered by a checkpoint yet"
     } else {

@@ -612,7 +612,7 @@ pub fn run(
         &home.dir,
         config.console.cert.as_deref(),
         config.console.key.as_deref(),
-        names,
+        names.clone(),
     )?;
 
     let guard = Arc::new(GuardState::new());
@@ -655,7 +655,7 @@ pub fn run(
     let port = local.port();
     say(&format!("console at https://{host}:{port}/"));
     say(&format!(
-        "certificate {} ({}), SHA-256 fingerprint {}",
+        "certificate for browsers {} ({}), SHA-256 fingerprint {}",
         tls.cert_path.display(),
         if tls.generated {
             "generated now, self-signed"
@@ -833,11 +833,6 @@ pub fn run(
     let watch_stop = Arc::new(AtomicBool::new(false));
     let server_stop = Arc::new(AtomicBool::new(false));
     // The fleet: hosts reporting to this console, or this host reporting to its console.
-    let console_key = config
-        .console
-        .key
-        .clone()
-        .unwrap_or_else(|| home.dir.join("console").join("key.pem"));
     // The listener signs a host's approval only when this console's trail records it
     // (session 22): the store alone is whoever holds the database.
     let proof: pacsguard_fleet::console::Proof = {
@@ -875,18 +870,31 @@ pub fn run(
         "serve",
         &mut crate::fleet::written_by(&mut session),
     );
-    let mut fleet = crate::fleet::start(
-        &home,
-        fleet_listen.map(|address| crate::fleet::HostListener {
+    let host_listener = match fleet_listen {
+        Some(address) => Some(crate::fleet::HostListener {
             address,
+            identity: crate::fleet::fleet_certificate(
+                &home,
+                config
+                    .console
+                    .cert
+                    .as_deref()
+                    .zip(config.console.key.as_deref()),
+                names,
+                &fleet_pool,
+            )?,
             first_report_within: config.console.first_report_within_seconds.map_or(
                 pacsguard_fleet::console::FIRST_REPORT_WITHIN,
                 Duration::from_secs,
             ),
             guard: guard.clone(),
         }),
+        None => None,
+    };
+    let mut fleet = crate::fleet::start(
+        &home,
+        host_listener,
         fleet_pool,
-        (tls.cert_path.clone(), console_key),
         session.inbox(),
         pacsguard_fleet::console::ConsoleTrail {
             proof,

@@ -335,6 +335,14 @@ fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
     }
     let out = host.run(&["audit", "reinit", "--reason", "nothing to see"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A new trail on the record: not witnessed, said (a warning: the console raises it).
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("begins with `audit reinit`"),
+        "{}",
+        stdout(&out)
+    );
     let guard = Serve::start(&host, &[host.tree_str()]);
     let flagged = wait_host(&console, "pacs-01", |h| h["state"] == "fork");
     assert!(
@@ -355,6 +363,34 @@ fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
     let out = console.run(&["audit", "show", "--json"]);
     assert!(
         stdout(&out).contains("host-trail-fork") && stdout(&out).contains("pacs-01"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Review rv44-fleet case3: the whole home wiped but `fleet/` (key and trail key
+    // too), `init` again: `audit verify` said intact, not a word of the console's
+    // cosignatures, all of another trail now.
+    let aside = host.dir.path().join("fleet-kept");
+    std::fs::rename(host.home.join("fleet"), &aside).expect("keep fleet/");
+    std::fs::remove_dir_all(&host.home).expect("wipe");
+    let out = host.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::rename(&aside, host.home.join("fleet")).expect("put fleet/ back");
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("another trail of this host"),
+        "{}",
+        stdout(&out)
+    );
+    // Its cosignatures deleted too: an enrolled host whose trail the console never
+    // cosigned says so (a warning: a host enrolled a moment ago has none yet either).
+    std::fs::remove_file(host.home.join("fleet/cosignatures.jsonl")).expect("rm");
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("warning: no cosignature from the console")
+            && stdout(&out).contains("for this trail"),
         "{}",
         stdout(&out)
     );
@@ -680,11 +716,65 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         "the host says the console is down: {}",
         guard.stderr()
     );
+    // Meanwhile the administrator gives browsers the hospital's own certificate (review
+    // rv44-fleet case17: every enrolled host had pinned the web certificate and was cut
+    // off, without a word): the hosts keep the console's fleet identity they pinned.
+    let pki = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (pki.path().join("cert.pem"), pki.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=pacs-console.example.org",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .args([&key, std::path::Path::new("-out"), &cert])
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", stderr(&made));
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    common::append_config(
+        &console,
+        &format!(
+            "[console]\ncert = '{}'\nkey = '{}'\n",
+            cert.display(),
+            key.display()
+        ),
+    );
     let server = Serve::start(&console, &["--fleet-listen", &fleet]);
     assert!(
         guard.wait_for("console delivery resumed", Duration::from_secs(60)),
-        "{}",
+        "the host reports on under the hospital's certificate: {}",
         guard.stderr()
+    );
+    let said = server.stderr();
+    let fleet_line = said
+        .lines()
+        .find(|l| l.contains("fleet identity (what hosts pin"))
+        .unwrap_or_else(|| panic!("the start says what the fleet listener presents: {said}"));
+    assert!(
+        fleet_line.contains(&format!("SHA-256 fingerprint {fingerprint};")),
+        "the fingerprint the host pinned: {fleet_line}"
+    );
+    let web = server.after("certificate for browsers ");
+    assert!(
+        web.starts_with(&cert.display().to_string()) && !web.contains(&fingerprint),
+        "browsers get the hospital's: {web}"
     );
     guard.stop();
     // What the host signed on its way out: the stop delivers it (review r27-fleet), and

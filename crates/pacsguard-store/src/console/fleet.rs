@@ -146,6 +146,21 @@ pub enum TokenRefusal {
     ContinuesAnother,
 }
 
+/// A host's name as names are compared (issue 14, review rv44-fleet: `H3`, `h3.` and
+/// `h3_` beside `h3` were enrolled as four hosts a person reads as one): lower case, the
+/// trailing dots of a fully qualified name dropped, `_` (a separator no host name
+/// holds, RFC 1123, but older consoles took) taken as `-`. Two names with one key are
+/// one host. The enrolment's SQL computes the same of the stored names
+/// ([`HOST_NAME_KEY_SQL`]).
+pub fn host_name_key(name: &str) -> String {
+    name.trim_end_matches('.')
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// [`host_name_key`] of the `name` column, in SQL both SQLite and PostgreSQL run.
+pub const HOST_NAME_KEY_SQL: &str = "replace(lower(rtrim(name, '.')), '_', '-')";
+
 /// One enrolled host as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostRow {
@@ -548,10 +563,16 @@ impl FleetStore for ConsoleDb {
         }
         // In the same transaction as the insert: two hosts enrolling under one name at
         // once cannot both pass.
+        // By the name's key: a look-alike (`H3`, `h3.`) of an enrolled host's name is
+        // that name (a check before this one names the host; this one holds under
+        // enrolments at once).
         let taken: Option<i64> = tx
             .query_row(
-                "SELECT id FROM fleet_hosts WHERE name = ?1 AND revoked IS NULL",
-                params![name],
+                &format!(
+                    "SELECT id FROM fleet_hosts WHERE (name = ?1 OR {HOST_NAME_KEY_SQL} = ?2) \
+                     AND revoked IS NULL"
+                ),
+                params![name, host_name_key(name)],
                 |r| r.get(0),
             )
             .optional()

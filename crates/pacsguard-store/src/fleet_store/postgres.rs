@@ -811,10 +811,16 @@ impl FleetStore for PgFleet {
                 return Ok(Err(TokenRefusal::ContinuesAnother));
             }
         }
+        // By the name's key, as the SQLite store (`host_name_key`).
+        let key = crate::console::host_name_key(name);
         let taken = tx
             .query_opt(
-                "SELECT id FROM fleet_hosts WHERE name = $1 AND revoked IS NULL LIMIT 1",
-                &[&name],
+                &format!(
+                    "SELECT id FROM fleet_hosts WHERE (name = $1 OR {} = $2) \
+                     AND revoked IS NULL LIMIT 1",
+                    crate::console::HOST_NAME_KEY_SQL
+                ),
+                &[&name, &key],
             )
             .map_err(pg.e())?;
         if taken.is_some() {
