@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pacsguard_events::Finding;
+use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::Meta;
 use pacsguard_profile::HashAlgorithm;
 
@@ -149,6 +149,37 @@ impl LateProofs {
     }
 }
 
+impl LateProofs {
+    /// The warnings of a stop with proofs still queued, one per root, with how many and
+    /// the oldest: their `proof-unfinished` warnings stay the last word on them, and the
+    /// view holds each as written, so no later start proves them.
+    pub fn at_stop(&self) -> Vec<Finding> {
+        self.per_root()
+            .into_iter()
+            .map(|(root, count)| {
+                let oldest = self
+                    .paths()
+                    .find(|p| p.starts_with(&root))
+                    .map(escape_path)
+                    .unwrap_or_default();
+                Finding::new(
+                    root.clone(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "{count} re-compression(s) judged by their stream (`proof-unfinished` \
+                         warnings) were still waiting for their proof when the watcher \
+                         stopped (the oldest {oldest}): never proven; the view holds them as \
+                         written, so no later start proves them: verify their pixels \
+                         another way"
+                    ),
+                )
+                .with_root(root)
+            })
+            .collect()
+    }
+}
+
 /// What a proof finished later says of its file.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -208,7 +239,6 @@ pub(super) fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacsguard_events::{FindingKind, Severity};
 
     fn queued(path: &str) -> LateProof {
         LateProof {

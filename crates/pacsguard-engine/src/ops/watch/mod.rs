@@ -6529,30 +6529,7 @@ impl<'a> Guard<'a> {
     /// [`Guard::prove_late`]), per root: their `proof-unfinished` warning stays the last
     /// word on them. The view holds each as written, so no later start proves them.
     fn report_late_proofs_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
-        let mut warnings = Vec::new();
-        for (root, count) in self.late_proofs.per_root() {
-            let oldest = self
-                .late_proofs
-                .paths()
-                .find(|p| p.starts_with(&root))
-                .map(escape_path)
-                .unwrap_or_default();
-            warnings.push(
-                Finding::new(
-                    root.clone(),
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!(
-                        "{count} re-compression(s) judged by their stream (`proof-unfinished` \
-                         warnings) were still waiting for their proof when the watcher \
-                         stopped (the oldest {oldest}): never proven; the view holds them as \
-                         written, so no later start proves them: verify their pixels \
-                         another way"
-                    ),
-                )
-                .with_root(root),
-            );
-        }
+        let warnings = self.late_proofs.at_stop();
         self.publish(&warnings, now)
     }
 
