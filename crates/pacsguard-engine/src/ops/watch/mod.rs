@@ -6520,7 +6520,13 @@ impl<'a> Guard<'a> {
                 spec,
                 entries: Vec::new(),
             };
-            self.raise(&base, findings, &encrypted, Some(&held), now)?;
+            // Counted when each change was seen (its warning), not when proven: a burst
+            // a slow prover spread over more than the detector's window still pages.
+            let seen_at: HashMap<PathBuf, Instant> = proven
+                .iter()
+                .map(|p| (p.finding.path.clone(), p.queued))
+                .collect();
+            self.raise_seen_at(&base, findings, &encrypted, Some(&held), now, &seen_at)?;
         }
         Ok(())
     }
@@ -6542,10 +6548,25 @@ impl<'a> Guard<'a> {
     fn raise(
         &mut self,
         base: &RootProfile,
+        findings: Vec<Finding>,
+        encrypted: &HashSet<PathBuf>,
+        held: Option<&HashMap<PathBuf, String>>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        self.raise_seen_at(base, findings, encrypted, held, now, &HashMap::new())
+    }
+
+    /// [`Guard::raise`] for findings some of which are changes seen earlier, at
+    /// `seen_at` (by path), judged only now (a proof finished later, [`late`]): the
+    /// ransomware detector counts each at the time its change was seen.
+    fn raise_seen_at(
+        &mut self,
+        base: &RootProfile,
         mut findings: Vec<Finding>,
         encrypted: &HashSet<PathBuf>,
         held: Option<&HashMap<PathBuf, String>>,
         now: Instant,
+        seen_at: &HashMap<PathBuf, Instant>,
     ) -> Result<(), EngineError> {
         let root = base.spec.path.clone();
         // An edit under the same instance counts towards nothing (one of its study,
@@ -6563,7 +6584,9 @@ impl<'a> Guard<'a> {
         }
         let evidence = self.evidence(&root, base, &mut findings, held);
         if base.spec.policy == Policy::AppendOnly || self.canary_roots.contains(&root) {
-            let alerts = self.detector.observe(&root, &findings, &evidence, now);
+            let alerts = self
+                .detector
+                .observe_seen_at(&root, &findings, &evidence, now, seen_at);
             findings.extend(alerts);
         }
         // A mass writer is alerted at the first change among the files it holds.
