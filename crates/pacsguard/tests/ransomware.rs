@@ -6321,6 +6321,41 @@ fn ct_small_pixels(bytes: &[u8]) -> std::ops::Range<usize> {
     element + 12..element + 12 + 32_768
 }
 
+/// CT_small (`bytes`) made a 512 x 256 image of its samples tiled (its 128 x 128 plane
+/// repeated), its SOP Instance UID's last four digits `uid_end`: more samples than the
+/// look at a JPEG-LS stream's head decodes (`MAX_HEAD_DECODE_SAMPLES`, 65,536).
+fn ct_small_tiled(bytes: &[u8], uid_end: &[u8; 4]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let uid = b"1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.1";
+    let mut at = 0;
+    while let Some(found) = out[at..].windows(uid.len()).position(|w| w == uid) {
+        let end = at + found + uid.len() + 4;
+        out[end - 4..end].copy_from_slice(uid_end);
+        at = end;
+    }
+    for (tag, value) in [(0x10u8, 256u16), (0x11, 512)] {
+        let element = [0x28, 0x00, tag, 0x00, b'U', b'S', 2, 0];
+        let at = out
+            .windows(8)
+            .position(|w| w == element)
+            .expect("Rows and Columns");
+        out[at + 8..at + 10].copy_from_slice(&value.to_le_bytes());
+    }
+    let pixels = ct_small_pixels(&out);
+    let plane = out[pixels.clone()].to_vec();
+    let mut tiled = Vec::with_capacity(512 * 256 * 2);
+    for y in 0..256 {
+        for x in 0..512 {
+            let at = ((y % 128) * 128 + x % 128) * 2;
+            tiled.extend_from_slice(&plane[at..at + 2]);
+        }
+    }
+    let length = u32::try_from(tiled.len()).expect("small");
+    out[pixels.start - 4..pixels.start].copy_from_slice(&length.to_le_bytes());
+    out.splice(pixels, tiled);
+    out
+}
+
 /// CT_small's Pixel Data replaced by `cipher` (32,768 bytes) written as a well-formed
 /// RLE frame (its transfer syntax renamed RLE already): two segments (the 128 x 128
 /// planes) of literal runs, each decoding to exactly its plane, as DCMTK's `dcmdrle`
@@ -6463,12 +6498,25 @@ fn inside_a_window_a_proven_re_compression_is_not_judged_again_when_the_time_run
 /// stream whose scan was overwritten with ciphertext (unstuffed: a violation; stuffed:
 /// valid and of an honest size, but its first lines decode to no image) alert.
 /// Failed before the fix (the honest images past the put-offs `alert`).
+///
+/// Session 45 (review rv44-watch case4): a warning is no verdict. A larger image (CT
+/// samples tiled to 512 x 256, past what the look decodes) whose honest JPEG-LS head is
+/// followed by stuffed random bytes passed the look and stayed a warning; each warning's
+/// proof is now queued and finished when the watcher has time: the stuffed image is an
+/// alert (`proof-finished-late`), every honest warning is closed by an info "proof
+/// finished: pixel data unchanged". Failed before (no alert for the stuffed tail, no
+/// info closing a warning).
 #[test]
 fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_alerts() {
     const HONEST: usize = 10;
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nquiet_ms = 100\n");
-    let paths = ct_small_store(&env, HONEST + 3);
+    let mut paths = ct_small_files(&env, HONEST + 3);
+    let tail = env.path("archive/study0/tail.dcm");
+    let small = fs::read(&paths[0]).expect("test fixture");
+    fs::write(&tail, ct_small_tiled(&small, b"9999")).expect("test fixture");
+    paths.push(tail);
+    env.profile(&["--policy", "append-only"]);
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
     let mut outs = Vec::new();
@@ -6500,13 +6548,23 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
                 .windows(2)
                 .rposition(|w| w == [0xFF, 0xD9])
                 .expect("an EOI");
-            let key = keystream(eoi - scan, 0xF0 + i as u64);
-            bytes[scan..eoi].copy_from_slice(&key);
-            if i == HONEST + 2 {
-                for at in scan + 1..eoi {
+            // The tiled image keeps its first 60% honest: the look decodes only its
+            // first half of lines.
+            let from = if i == HONEST + 3 {
+                scan + (eoi - scan) * 3 / 5
+            } else {
+                scan
+            };
+            let key = keystream(eoi - from, 0xF0 + i as u64);
+            bytes[from..eoi].copy_from_slice(&key);
+            if i >= HONEST + 2 {
+                for at in from.max(scan + 1)..eoi {
                     if bytes[at - 1] == 0xFF {
                         bytes[at] &= 0x7F;
                     }
+                }
+                if bytes[eoi - 1] == 0xFF {
+                    bytes[eoi - 1] = 0;
                 }
             }
             fs::write(&out, &bytes).expect("test fixture");
@@ -6535,8 +6593,30 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
         f.iter()
             .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
     };
+    // Every warning's proof finished: as many records of it finished late as warnings.
+    let settled = |f: &[Value], p: &Path| {
+        let of = |field: &str| {
+            f.iter()
+                .filter(|x| {
+                    x["kind"] == "pixel-data-changed"
+                        && x["path"].as_str() == p.to_str()
+                        && has_field(x, field)
+                })
+                .count()
+        };
+        let unfinished = f
+            .iter()
+            .filter(|x| {
+                x["kind"] == "pixel-data-changed"
+                    && x["path"].as_str() == p.to_str()
+                    && has_field(x, "proof-unfinished")
+                    && !has_field(x, "proof-finished-late")
+            })
+            .count();
+        unfinished == of("proof-finished-late")
+    };
     let seen = watcher.wait(Duration::from_secs(60), |f, _| {
-        paths.iter().all(|p| judged(f, p))
+        paths.iter().all(|p| judged(f, p) && settled(f, p))
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");
@@ -6550,7 +6630,15 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
     for path in &paths[..HONEST] {
         for x in of(path) {
             assert_ne!(x["severity"], "alert", "{x:#?}");
-            if has_field(x, "proof-unfinished") {
+            if has_field(x, "proof-finished-late") {
+                assert_eq!(x["severity"], "info", "{x:#?}");
+                assert!(
+                    x["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("proof finished: pixel data unchanged")),
+                    "{x:#?}"
+                );
+            } else if has_field(x, "proof-unfinished") {
                 unfinished += 1;
                 assert_eq!(x["severity"], "warning", "{x:#?}");
                 assert!(
@@ -6563,9 +6651,22 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
         }
     }
     assert!(unfinished > 0, "none past the put-offs: {findings:#?}");
-    for path in &paths[HONEST..] {
+    for path in &paths[HONEST..HONEST + 3] {
         assert_pixels_changed(&findings, path, "alert");
         assert!(of(path).iter().all(|x| !has_field(x, "proof-unfinished")));
+    }
+    // The honest head over stuffed ciphertext, the largest image (proven last, so past
+    // the put-offs): its head passes the look, a warning, and its proof finished later
+    // is the alert, counted; no warning is left standing.
+    let stuffed = &paths[HONEST + 3];
+    let late: Vec<&Value> = of(stuffed)
+        .into_iter()
+        .filter(|x| has_field(x, "proof-finished-late"))
+        .collect();
+    assert!(!late.is_empty(), "{:#?}", of(stuffed));
+    for x in late {
+        assert_eq!(x["severity"], "alert", "{x:#?}");
+        assert!(has_field(x, "re-compression-unproven"), "{x:#?}");
     }
     // The warnings feed no ransomware signal: none named as its evidence.
     for x in findings

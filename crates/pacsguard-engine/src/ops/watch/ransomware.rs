@@ -559,12 +559,31 @@ impl Detector {
     /// Looks at one batch of findings of `root` (an `append-only` root, or any root
     /// holding canaries), with the process that wrote each path where it is known, and
     /// returns the alerts it raises.
+    #[cfg(test)]
     pub fn observe(
         &mut self,
         root: &Path,
         findings: &[Finding],
         evidence: &HashMap<PathBuf, Evidence>,
         now: Instant,
+    ) -> Vec<Finding> {
+        self.observe_seen_at(root, findings, evidence, now, &HashMap::new())
+    }
+
+    /// [`Detector::observe`] for findings some of which were changes seen earlier, at
+    /// `seen_at` (by path), and proven only now: a re-compression whose proof finished
+    /// later (`late`, session 45). Each counts at the time its change was seen, and a
+    /// burst is looked for in the window ending there too, so that a burst whose
+    /// evidence a slow prover spread over more than the window still pages (review
+    /// rv44-watch case4: 25 stuffed images rewritten in 7 s, 13 of them proven up to 8 s
+    /// later, never 20 within any 10 s of their proofs).
+    pub fn observe_seen_at(
+        &mut self,
+        root: &Path,
+        findings: &[Finding],
+        evidence: &HashMap<PathBuf, Evidence>,
+        now: Instant,
+        seen_at: &HashMap<PathBuf, Instant>,
     ) -> Vec<Finding> {
         let mut alerts = Vec::new();
         for finding in findings {
@@ -639,6 +658,9 @@ impl Detector {
         }
         let limits = self.limits;
         state.decay(now, limits.half_life);
+        // The times of the changes seen earlier (never later than now), each a window's
+        // end to look for a burst in.
+        let mut ends: Vec<Instant> = Vec::new();
         for (path, signal, counted) in signals {
             if state.recent.len() == MAX_TRACKED_SIGNALS {
                 state.recent.pop_front();
@@ -646,14 +668,24 @@ impl Detector {
             let known = evidence.get(&path);
             let files = known.and_then(|e| e.files_carried).unwrap_or(1).max(1);
             state.count(&counted, files, signal.counts_in_total());
-            state.recent.push_back(Seen {
-                at: now,
+            let at = seen_at.get(&path).copied().filter(|at| *at < now);
+            let seen = Seen {
+                at: at.unwrap_or(now),
                 writer: known.and_then(|e| e.writer.clone()),
                 files,
                 path,
                 counted,
                 signal,
-            });
+            };
+            // Kept in the order of `at`: the pruning below and each count rely on it.
+            match at {
+                Some(at) => {
+                    ends.push(at);
+                    let place = state.recent.partition_point(|s| s.at <= at);
+                    state.recent.insert(place, seen);
+                }
+                None => state.recent.push_back(seen),
+            }
         }
         let kept = limits
             .window
@@ -666,17 +698,22 @@ impl Detector {
             state.recent.pop_front();
         }
         // Newest first, so each count stops at its threshold.
-        let reached = |window: Duration, cap: usize| {
+        let reached_at = |end: Instant, window: Duration, cap: usize| {
             distinct_files_up_to(
                 state
                     .recent
                     .iter()
                     .rev()
-                    .take_while(move |s| now.duration_since(s.at) <= window),
+                    .skip_while(move |s| s.at > end)
+                    .take_while(move |s| end.duration_since(s.at) <= window),
                 cap,
             ) >= cap
         };
-        let measure = if reached(limits.window, limits.files) {
+        // The end of the window where a burst was reached: now, or a change seen earlier.
+        let burst_end = std::iter::once(now)
+            .chain(ends.iter().copied())
+            .find(|end| reached_at(*end, limits.window, limits.files));
+        let measure = if burst_end.is_some() {
             Reached::Burst
         } else if state.score >= limits.long_files as f64 {
             Reached::Score
@@ -694,7 +731,9 @@ impl Detector {
         let previous = state.alerted.replace(now);
         let score = state.score;
         state.since_alert = 0;
-        alerts.push(self.evidence(root, now, previous, measure, score));
+        // A burst's evidence is its window's, which may end at a change seen earlier.
+        let end = burst_end.unwrap_or(now);
+        alerts.push(self.evidence(root, end, previous, measure, score));
         alerts
     }
 
@@ -851,6 +890,53 @@ mod tests {
             pacsguard_profile::IDENTITY_CHANGED_FIELD.into(),
             format!("{}{change}", pacsguard_profile::IDENTITY_CHANGE_PREFIX),
         ])
+    }
+
+    /// Session 45 (review rv44-watch case4): 25 images rewritten in 6 s, 12 of them
+    /// alerts at once and 13 warnings whose proofs, finished 8 s later, disprove them.
+    /// Counted when proven, never 20 fall within one 10 s window (the first alerts have
+    /// left it): no page, as before. Counted when their changes were seen, the burst
+    /// they made is found in the window ending there: one `ransomware-suspected`
+    /// naming all 25.
+    #[test]
+    fn a_proof_finished_later_counts_when_its_change_was_seen() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let early: Vec<Finding> = (0..12)
+            .map(|i| finding(FindingKind::PixelDataChanged, &format!("{ROOT}/a{i}.dcm")))
+            .collect();
+        let late: Vec<Finding> = (12..25)
+            .map(|i| finding(FindingKind::PixelDataChanged, &format!("{ROOT}/a{i}.dcm")))
+            .collect();
+        let seen_at: HashMap<PathBuf, Instant> =
+            late.iter().map(|f| (f.path.clone(), at(6_000))).collect();
+        let root = Path::new(ROOT);
+        let mut when_proven = Detector::new(limits(20, 30), HashSet::new());
+        let mut when_seen = Detector::new(limits(20, 30), HashSet::new());
+        for (i, f) in early.iter().enumerate() {
+            let now = at(500 * i as u64);
+            let one = std::slice::from_ref(f);
+            assert!(
+                when_proven
+                    .observe(root, one, &HashMap::new(), now)
+                    .is_empty()
+            );
+            assert!(
+                when_seen
+                    .observe(root, one, &HashMap::new(), now)
+                    .is_empty()
+            );
+        }
+        let none = when_proven.observe(root, &late, &HashMap::new(), at(14_000));
+        assert!(none.is_empty(), "{none:?}");
+        let paged = when_seen.observe_seen_at(root, &late, &HashMap::new(), at(14_000), &seen_at);
+        assert_eq!(paged.len(), 1, "{paged:?}");
+        assert_eq!(paged[0].kind, FindingKind::RansomwareSuspected);
+        assert!(
+            paged[0].detail.starts_with("25 files"),
+            "{}",
+            paged[0].detail
+        );
     }
 
     /// Review r25-watch: a wiper writing well-formed values under the SOP Instance UIDs it
