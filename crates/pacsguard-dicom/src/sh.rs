@@ -1401,10 +1401,14 @@ pub fn is_runner(name: &[u8]) -> bool {
     runner(name).is_some()
 }
 
-/// A word the old rule skipped before a wrapper's command: an option, a number (nice's
-/// `-5`, timeout's `9`) or an assignment (`env X=1`).
+/// A word skipped before a wrapper's command: an option, a number (nice's `-5`,
+/// timeout's `9`) or an assignment (`env X=1`). A word with no text is none of them: a
+/// variable (`find -exec $C`, `xargs $C`, `env $C`) is the command (review rv44-screen
+/// case1/case7: an empty text counted as a number, and dash ran `$C`'s reboot).
 fn is_option_word(word: &[u8]) -> bool {
-    word.first() == Some(&b'-') || word.iter().all(u8::is_ascii_digit) || is_assignment(word)
+    word.first() == Some(&b'-')
+        || (!word.is_empty() && word.iter().all(u8::is_ascii_digit))
+        || is_assignment(word)
 }
 
 /// What a word after a runner is to it.

@@ -10951,6 +10951,11 @@ mod lolbin_tests {
             "flock /tmp/l -c reboot\n",
             "flock /tmp/l reboot\n",
             "env X=1 timeout 9 sh -c x\n",
+            // A variable as the command a runner runs (review rv44-screen case7).
+            "C=reboot; find /etc/hostname -exec $C \\;\n",
+            "C=init; find /etc/hostname -exec $C 0 \\;\n",
+            "C=reboot; echo | xargs $C\n",
+            "C=sh; env $C -c x\n",
         ] {
             let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
             assert_eq!(found, Some(Severity::Alert), "{text:?}");
