@@ -847,6 +847,21 @@ fn directory_verdict(
         if entry_runs(name) {
             return WholeZip::Runs(shown(name));
         }
+        // unzip names the file it writes by the Info-ZIP Unicode Path extra field when
+        // its checksum matches the header's name (review rv44-screen case6: `setup.exe`
+        // there, `setup.txt` in the header, was clean).
+        let extra = bytes
+            .get(name_end..name_end + usize::from(extra_len))
+            .unwrap_or_default();
+        if let Some(unicode) = unicode_path(extra, name)
+            && entry_runs(unicode)
+        {
+            return WholeZip::Runs(format!(
+                "{} (so named by its Unicode Path extra field, which unzip uses; \"{}\" in the header)",
+                shown(unicode),
+                shown(name)
+            ));
+        }
         let head = entry_head(bytes, at);
         if head.is_none() && u32_le(bytes, at + 20).is_some_and(|size| size > 0) {
             work.zip_unread += 1;
@@ -854,10 +869,24 @@ fn directory_verdict(
                 // What `unzip` extracts and cannot be looked into here: judged by what
                 // names it a program (its name, its Unix mode), as the content is for
                 // stored and deflated entries.
-                if let Some(why) = runs_by_name_or_mode(bytes, at, name) {
+                // The name unzip writes counts too (see `unicode_path` above).
+                let by_name = |named: &[u8]| {
+                    runs_by_name_or_mode(bytes, at, named).map(|why| (why.to_owned(), shown(named)))
+                };
+                let runs = by_name(name).or_else(|| {
+                    unicode_path(extra, name).and_then(|unicode| {
+                        by_name(unicode).map(|(why, shown_unicode)| {
+                            let why = format!(
+                                "{why}, by its Unicode Path extra field, which unzip uses; \"{}\" in the header",
+                                shown(name)
+                            );
+                            (why, shown_unicode)
+                        })
+                    })
+                });
+                if let Some((why, shown_name)) = runs {
                     return WholeZip::Runs(format!(
-                        "{} ({why}; compressed with {}, not decoded here)",
-                        shown(name),
+                        "{shown_name} ({why}; compressed with {}, not decoded here)",
                         method_name(method)
                     ));
                 }
@@ -868,6 +897,15 @@ fn directory_verdict(
             && let Some(format) = format::sniff(head).filter(|f| runs_from_its_start(*f, head))
         {
             return WholeZip::Runs(format!("{} ({format})", shown(name)));
+        }
+        // The same rule whatever the method: unzip restores an execute bit, and a text
+        // of commands without `#!` then runs through the shell's ENOEXEC fallback
+        // (review rv44-screen case6: stored or deflated, `shutdown -r now` in a file of
+        // mode 0755 was info, in bzip2 an alert). An empty file runs nothing.
+        if let Some(why) = executable_mode(bytes, at)
+            && u32_le(bytes, at + 24).is_some_and(|size| size > 0)
+        {
+            return WholeZip::Runs(format!("{} ({why})", shown(name)));
         }
         if name.eq_ignore_ascii_case(b"[Content_Types].xml") {
             match declared_macros(bytes, at, work) {
@@ -1183,17 +1221,54 @@ fn runs_by_name_or_mode(bytes: &[u8], central: usize, name: &[u8]) -> Option<&'s
     if entry_runs(name) || extension.is_some_and(|e| UNIX_PROGRAM_EXTENSIONS.contains(&e)) {
         return Some("named as a program");
     }
-    // Made on Unix (the high byte of "version made by"): the mode is the external
-    // attributes' high half.
-    let unix = bytes.get(central + 5) == Some(&3);
+    executable_mode(bytes, central)
+}
+
+/// The host systems (the high byte of "version made by") whose external attributes'
+/// high half Info-ZIP's unzip restores as the Unix mode (`mapattr` in unix/unix.c):
+/// VMS, Unix, Atari ST, QDOS, Acorn RISC OS, BeOS, Tandem, AtheOS. Review rv44-screen
+/// case6: a mode with an execute bit from BeOS (16) or Atari (5) was taken for none.
+const UNIX_MODE_HOSTS: [u8; 8] = [2, 3, 5, 12, 13, 16, 17, 30];
+
+/// Why the entry at `central` runs by its mode: a regular file with an execute bit,
+/// made on a host of [`UNIX_MODE_HOSTS`] (`unzip` restores it: the file is run as it
+/// is).
+fn executable_mode(bytes: &[u8], central: usize) -> Option<&'static str> {
+    let host = bytes.get(central + 5)?;
     let mode = u32_le(bytes, central + 38)? >> 16;
     let regular = matches!(mode & 0o170_000, 0 | 0o100_000);
-    (unix && regular && mode & 0o111 != 0).then_some("its Unix mode is executable")
+    (UNIX_MODE_HOSTS.contains(host) && regular && mode & 0o111 != 0)
+        .then_some("its Unix mode is executable")
+}
+
+/// The name the Info-ZIP Unicode Path extra field (0x7075) of an entry gives, when its
+/// version is 1 and its checksum is that of `name`, the header's name: what unzip names
+/// the file it writes (it ignores a field whose checksum differs).
+fn unicode_path<'a>(extra: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut at = 0;
+    while let (Some(tag), Some(len)) = (u16_le(extra, at), u16_le(extra, at + 2)) {
+        let data = extra.get(at + 4..at + 4 + usize::from(len))?;
+        if tag == 0x7075 && data.len() > 5 && data[0] == 1 {
+            let crc = u32::from_le_bytes(data[1..5].try_into().ok()?);
+            return (crc == crc32fast::hash(name)).then_some(&data[5..]);
+        }
+        at += 4 + usize::from(len);
+    }
+    None
 }
 
 fn entry_runs(name: &[u8]) -> bool {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit(|&b| b == b'/').next().unwrap_or(&lower);
+    // Windows drops the dots and blanks that end a file's name: `a.exe.` and `a.exe `
+    // are written as `a.exe` (review rv44-screen case6).
+    let kept = base.len()
+        - base
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'.' || b == b' ')
+            .count();
+    let base = &base[..kept];
     let extension = base
         .iter()
         .rposition(|&b| b == b'.')
@@ -1431,6 +1506,92 @@ mod tests {
             assert_eq!(found.severity, Severity::Warning, "{}", found.detail);
             assert!(found.detail.contains(called), "{}", found.detail);
         }
+    }
+
+    /// [`one_entry_zip_with`] `method`, with an Info-ZIP Unicode Path extra field (0x7075)
+    /// naming it `unicode`, its checksum that of `name` (as Info-ZIP's zip writes it)
+    /// or `crc` when given.
+    fn zip_with_unicode_path(
+        name: &[u8],
+        unicode: &[u8],
+        method: u16,
+        crc: Option<u32>,
+    ) -> Vec<u8> {
+        let mut zip = one_entry_zip_with(name, b"data", method, 0o100644);
+        let eocd = zip.len() - 22;
+        let directory = u32_le(&zip, eocd + 16).expect("the end record") as usize;
+        let mut extra = 0x7075u16.to_le_bytes().to_vec();
+        extra.extend_from_slice(&(5 + unicode.len() as u16).to_le_bytes());
+        extra.push(1);
+        extra.extend_from_slice(&crc.unwrap_or_else(|| crc32fast::hash(name)).to_le_bytes());
+        extra.extend_from_slice(unicode);
+        zip[directory + 30..directory + 32].copy_from_slice(&(extra.len() as u16).to_le_bytes());
+        let at = directory + 46 + name.len();
+        zip.splice(at..at, extra.iter().copied());
+        let eocd = zip.len() - 22;
+        let size = (eocd - directory) as u32;
+        zip[eocd + 12..eocd + 16].copy_from_slice(&size.to_le_bytes());
+        zip
+    }
+
+    /// Review rv44-screen (issue 10, case6, checked with Info-ZIP's unzip): an entry's
+    /// execute bit counts whatever its method (a stored or deflated text of commands
+    /// without `#!`, mode 0755, was info; in bzip2 an alert), and on every host unzip
+    /// restores a mode from (BeOS, Atari); the name unzip writes from the Unicode Path
+    /// extra field, and one whose trailing dots or blanks Windows drops, are judged.
+    #[test]
+    fn every_name_and_mode_an_extractor_honours_is_judged() {
+        let script = b"shutdown -r now\n";
+        for method in [0u16, 12] {
+            for host in [3u8, 5, 16] {
+                let mut zip = one_entry_zip_with(b"tool", script, method, 0o100755);
+                let eocd = zip.len() - 22;
+                let directory = u32_le(&zip, eocd + 16).expect("the end record") as usize;
+                zip[directory + 5] = host;
+                assert!(
+                    matches!(whole_zip(&zip), WholeZip::Runs(ref e) if e.contains("mode")),
+                    "{method} {host}: {:?}",
+                    whole_zip(&zip)
+                );
+            }
+        }
+        // The same text not executable, or from a host whose mode unzip ignores (FAT).
+        assert_eq!(
+            whole_zip(&one_entry_zip_with(b"tool", script, 0, 0o100644)),
+            WholeZip::Inert(1)
+        );
+        let mut fat = one_entry_zip_with(b"tool", script, 0, 0o100755);
+        let directory = u32_le(&fat, fat.len() - 22 + 16).expect("the end record") as usize;
+        fat[directory + 5] = 0;
+        assert_eq!(whole_zip(&fat), WholeZip::Inert(1));
+        // Stored, a Windows program's name; in bzip2 (not decoded here) a Unix one's too.
+        for (unicode, method) in [(&b"setup.exe"[..], 0), (b"setup.exe", 12), (b"a.elf", 12)] {
+            let zip = zip_with_unicode_path(b"setup.txt", unicode, method, None);
+            assert!(
+                matches!(whole_zip(&zip), WholeZip::Runs(ref e) if e.contains("Unicode Path")),
+                "{:?}",
+                whole_zip(&zip)
+            );
+            // A checksum of another name: unzip ignores the field.
+            let zip = zip_with_unicode_path(b"setup.txt", unicode, method, Some(7));
+            assert!(
+                !matches!(whole_zip(&zip), WholeZip::Runs(_)),
+                "{:?}",
+                whole_zip(&zip)
+            );
+        }
+        for name in [&b"a.exe."[..], b"a.exe ", b"a.exe. ."] {
+            let zip = one_entry_zip(name, b"data", false);
+            assert!(
+                matches!(whole_zip(&zip), WholeZip::Runs(_)),
+                "{:?}",
+                whole_zip(&zip)
+            );
+        }
+        assert_eq!(
+            whole_zip(&one_entry_zip(b"a.exe.txt", b"data", false)),
+            WholeZip::Inert(1)
+        );
     }
 
     /// A central directory of `count` entries named `name` (what [`whole_zip`] reads).

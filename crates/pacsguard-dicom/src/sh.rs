@@ -802,6 +802,7 @@ impl<'a> Parser<'a> {
             after_close: false,
             after_name: None,
             wrapped: false,
+            running: None,
             assigned: false,
             line_has_syntax: false,
             weak_candidate: None,
@@ -907,6 +908,9 @@ struct Parser<'a> {
     after_name: Option<usize>,
     /// The command name was a wrapper: its first operand is the command it runs.
     wrapped: bool,
+    /// The wrapper's row of [`RUNNERS`] and how far its options are read (`None` for
+    /// `find -exec`, whose next word is the command).
+    running: Option<Running>,
     /// The command so far is assignments only (`X=1;` is a complete command).
     assigned: bool,
     line_has_syntax: bool,
@@ -1023,12 +1027,31 @@ pub enum Acts {
     Strong,
 }
 
-/// logind's methods that power the machine off or restart it, as `dbus-send` names them.
-const LOGIND_POWER_METHODS: [&[u8]; 4] = [
+/// logind's methods that power the machine off, restart it or put it to sleep (a
+/// scanner asleep stops acquiring as one powered off does: `systemctl suspend` is an
+/// alert), as `dbus-send` and `gdbus` name them.
+const LOGIND_POWER_METHODS: [&[u8]; 8] = [
     b"org.freedesktop.login1.Manager.PowerOff",
     b"org.freedesktop.login1.Manager.Reboot",
     b"org.freedesktop.login1.Manager.Halt",
     b"org.freedesktop.login1.Manager.KExec",
+    b"org.freedesktop.login1.Manager.Suspend",
+    b"org.freedesktop.login1.Manager.Hibernate",
+    b"org.freedesktop.login1.Manager.HybridSleep",
+    b"org.freedesktop.login1.Manager.SuspendThenHibernate",
+];
+
+/// The same methods as `busctl call` names them: the interface and the member are
+/// operands of their own (review rv44-screen case4: `busctl call … PowerOff` was clean).
+const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
+    b"PowerOff",
+    b"Reboot",
+    b"Halt",
+    b"KExec",
+    b"Suspend",
+    b"Hibernate",
+    b"HybridSleep",
+    b"SuspendThenHibernate",
 ];
 
 /// Every command that powers a Linux machine off or restarts it, and when it does: the
@@ -1040,7 +1063,7 @@ const LOGIND_POWER_METHODS: [&[u8]; 4] = [
 /// session 42, checked with dash; session 41 judged only unquoted names). sh is
 /// case-sensitive, so `Shutdown` and `Reboot` are no command; "the scanner will reboot
 /// at 10:40" has `the` as its command.
-pub const POWER_COMMANDS: [(&[u8], Acts); 11] = [
+pub const POWER_COMMANDS: [(&[u8], Acts); 13] = [
     (b"shutdown", Acts::Bare),
     (b"reboot", Acts::Bare),
     (b"halt", Acts::Bare),
@@ -1048,7 +1071,16 @@ pub const POWER_COMMANDS: [(&[u8], Acts); 11] = [
     (b"telinit", Acts::Runlevel),
     (
         b"loginctl",
-        Acts::Given(&[b"poweroff", b"reboot", b"halt", b"kexec"]),
+        Acts::Given(&[
+            b"poweroff",
+            b"reboot",
+            b"halt",
+            b"kexec",
+            b"suspend",
+            b"hibernate",
+            b"hybrid-sleep",
+            b"suspend-then-hibernate",
+        ]),
     ),
     (b"kexec", Acts::Given(&[b"-e", b"--exec"])),
     (
@@ -1065,6 +1097,8 @@ pub const POWER_COMMANDS: [(&[u8], Acts); 11] = [
         ]),
     ),
     (b"dbus-send", Acts::Given(&LOGIND_POWER_METHODS)),
+    (b"gdbus", Acts::Given(&LOGIND_POWER_METHODS)),
+    (b"busctl", Acts::Given(&LOGIND_POWER_MEMBERS)),
     (b"poweroff", Acts::Strong),
     (b"systemctl", Acts::Strong),
 ];
@@ -1117,6 +1151,359 @@ enum Assigner {
     /// `read`, `getopts`: operands that are names (read gives them the next input line,
     /// which for `sh < file` is the file itself).
     Names,
+}
+
+/// How a program of [`RUNNERS`] reads its command line before the command it runs.
+#[derive(Debug)]
+pub struct Runner {
+    pub name: &'static [u8],
+    /// Short options that take an argument: the next word, or the rest of the word
+    /// (`-u HOME`, `-uHOME`).
+    pub short_arguments: &'static [u8],
+    /// Long options that take an argument: the next word unless written `--name=value`.
+    pub long_arguments: &'static [&'static [u8]],
+    /// Options whose argument is a command line the program has a shell run (`su -c`,
+    /// `script -c`, `flock -c`; env's `-S` splits it into the command): short letters
+    /// and long names.
+    pub command_short: &'static [u8],
+    pub command_long: &'static [&'static [u8]],
+    /// Operands before the command: `timeout DURATION`, `chroot NEWROOT`, `flock FILE`,
+    /// `taskset MASK`, `chrt PRIORITY`.
+    pub operands_before: usize,
+    /// Whether its first other operand is the command it runs. `su USER` passes its
+    /// operands to the shell as arguments and `script FILE` names its typescript: only
+    /// their command option runs something, wherever it stands (getopt reads options
+    /// after operands too: `su root -c reboot`).
+    pub runs_operands: bool,
+    /// The options (short, long) that make its operands the command it runs:
+    /// `runuser -u USER CMD` runs CMD, `runuser USER ARGS` has the shell take ARGS.
+    pub operands_run_by: (&'static [u8], &'static [&'static [u8]]),
+}
+
+const fn runs(name: &'static [u8], short: &'static [u8], long: &'static [&'static [u8]]) -> Runner {
+    Runner {
+        name,
+        short_arguments: short,
+        long_arguments: long,
+        command_short: b"",
+        command_long: &[],
+        operands_before: 0,
+        runs_operands: true,
+        operands_run_by: (b"", &[]),
+    }
+}
+
+/// Every program that runs the command named by its operands (`env sh`, `nice -n 5 sh`,
+/// `timeout -s KILL 9 sh`, `chroot / sh`) or by an option's argument (`su -c 'sh …'`),
+/// with how its options take arguments: the one table of them (the wrapper alone is no
+/// command: `time`, `command`, `nice` and `watch` are English words too). Review
+/// rv44-screen case2 (checked with dash and stand-ins): an option's argument was taken
+/// for the command (`timeout -s KILL 9 reboot` ran `KILL`, `env -u HOME reboot` `HOME`,
+/// `chroot / reboot` `/`), and `su -c`, `script -c`, `runuser`, `systemd-run`, `pkexec`
+/// were no runners. Options as the GNU coreutils, util-linux, systemd and polkit
+/// manuals give them.
+pub const RUNNERS: [Runner; 24] = [
+    Runner {
+        long_arguments: &[b"unset", b"chdir", b"argv0"],
+        command_short: b"S",
+        command_long: &[b"split-string"],
+        ..runs(b"env", b"uCaP", &[])
+    },
+    runs(b"nice", b"n", &[b"adjustment"]),
+    runs(b"command", b"", &[]),
+    runs(b"builtin", b"", &[]),
+    runs(b"time", b"fo", &[b"format", b"output"]),
+    Runner {
+        operands_before: 1,
+        ..runs(b"timeout", b"sk", &[b"signal", b"kill-after"])
+    },
+    runs(b"stdbuf", b"ioe", &[b"input", b"output", b"error"]),
+    runs(
+        b"ionice",
+        b"cnpPu",
+        &[b"class", b"classdata", b"pid", b"pgid", b"uid"],
+    ),
+    Runner {
+        operands_before: 1,
+        ..runs(
+            b"chrt",
+            b"TPD",
+            &[b"sched-runtime", b"sched-period", b"sched-deadline"],
+        )
+    },
+    Runner {
+        operands_before: 1,
+        ..runs(b"taskset", b"", &[])
+    },
+    runs(
+        b"xargs",
+        b"InPLsdEa",
+        &[
+            b"max-args",
+            b"max-procs",
+            b"max-lines",
+            b"max-chars",
+            b"delimiter",
+            b"arg-file",
+            b"process-slot-var",
+        ],
+    ),
+    Runner {
+        operands_before: 1,
+        ..runs(b"chroot", b"", &[b"userspec", b"groups"])
+    },
+    runs(
+        b"unshare",
+        b"SGRw",
+        &[
+            b"setuid",
+            b"setgid",
+            b"root",
+            b"wd",
+            b"propagation",
+            b"map-user",
+            b"map-group",
+            b"map-users",
+            b"map-groups",
+        ],
+    ),
+    runs(
+        b"nsenter",
+        b"tSG",
+        &[b"target", b"setuid", b"setgid", b"env"],
+    ),
+    Runner {
+        operands_before: 1,
+        command_short: b"c",
+        command_long: &[b"command"],
+        ..runs(
+            b"flock",
+            b"wE",
+            &[b"timeout", b"wait", b"conflict-exit-code"],
+        )
+    },
+    Runner {
+        command_short: b"c",
+        command_long: &[b"command", b"session-command"],
+        runs_operands: false,
+        operands_run_by: (b"u", &[b"user"]),
+        ..runs(
+            b"runuser",
+            b"ugGsw",
+            &[
+                b"user",
+                b"group",
+                b"supp-group",
+                b"shell",
+                b"whitelist-environment",
+            ],
+        )
+    },
+    runs(
+        b"setpriv",
+        b"",
+        &[
+            b"reuid",
+            b"regid",
+            b"ruid",
+            b"rgid",
+            b"euid",
+            b"egid",
+            b"groups",
+            b"inh-caps",
+            b"ambient-caps",
+            b"bounding-set",
+            b"securebits",
+            b"pdeathsig",
+            b"selinux-label",
+            b"apparmor-profile",
+            b"landlock-access",
+            b"landlock-rule",
+        ],
+    ),
+    runs(
+        b"strace",
+        b"eopsuEPabIOSXU",
+        &[b"output", b"attach", b"user", b"env"],
+    ),
+    runs(b"ltrace", b"eopsuaADFlnxw", &[b"output", b"library"]),
+    runs(b"watch", b"n", &[b"interval"]),
+    Runner {
+        command_short: b"c",
+        command_long: &[b"command", b"session-command"],
+        runs_operands: false,
+        ..runs(
+            b"su",
+            b"sgGw",
+            &[b"shell", b"group", b"supp-group", b"whitelist-environment"],
+        )
+    },
+    Runner {
+        command_short: b"c",
+        command_long: &[b"command"],
+        runs_operands: false,
+        ..runs(
+            b"script",
+            b"EIOBTmo",
+            &[
+                b"echo",
+                b"log-in",
+                b"log-out",
+                b"log-io",
+                b"log-timing",
+                b"logging-format",
+                b"output-limit",
+            ],
+        )
+    },
+    runs(
+        b"systemd-run",
+        b"upMHE",
+        &[
+            b"unit",
+            b"property",
+            b"description",
+            b"slice",
+            b"uid",
+            b"gid",
+            b"nice",
+            b"working-directory",
+            b"setenv",
+            b"machine",
+            b"host",
+            b"service-type",
+            b"on-active",
+            b"on-boot",
+            b"on-startup",
+            b"on-unit-active",
+            b"on-unit-inactive",
+            b"on-calendar",
+            b"timer-property",
+            b"path-property",
+            b"socket-property",
+        ],
+    ),
+    runs(b"pkexec", b"", &[b"user"]),
+];
+
+/// The row of [`RUNNERS`] for `name`.
+fn runner(name: &[u8]) -> Option<&'static Runner> {
+    // Every name is lower case and at most 11 bytes: most words are none of them
+    // without a comparison.
+    if name.len() > 11 || !name.first().is_some_and(u8::is_ascii_lowercase) {
+        return None;
+    }
+    RUNNERS.iter().find(|runner| runner.name == name)
+}
+
+/// Whether `name` is a program of [`RUNNERS`].
+pub fn is_runner(name: &[u8]) -> bool {
+    runner(name).is_some()
+}
+
+/// A word skipped before a wrapper's command: an option, a number (nice's `-5`,
+/// timeout's `9`) or an assignment (`env X=1`). A word with no text is none of them: a
+/// variable (`find -exec $C`, `xargs $C`, `env $C`) is the command (review rv44-screen
+/// case1/case7: an empty text counted as a number, and dash ran `$C`'s reboot).
+fn is_option_word(word: &[u8]) -> bool {
+    word.first() == Some(&b'-')
+        || (!word.is_empty() && word.iter().all(u8::is_ascii_digit))
+        || is_assignment(word)
+}
+
+/// What a word after a runner is to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// An option, an option's argument or an operand before the command.
+    Skipped,
+    /// The command it runs.
+    Command,
+    /// A command line it has a shell run, from this offset of the unquoted word.
+    CommandString(usize),
+}
+
+/// How far a runner's command line has been read.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    runner: &'static Runner,
+    /// The next word is an option's argument: a command line when `true`.
+    argument: Option<bool>,
+    operands_left: usize,
+    /// After `--`: no more options.
+    options_ended: bool,
+    /// Its first other operand is the command ([`Runner::runs_operands`], or an option
+    /// of [`Runner::operands_run_by`] seen).
+    operands_run: bool,
+}
+
+impl Running {
+    fn new(runner: &'static Runner) -> Running {
+        Running {
+            runner,
+            argument: None,
+            operands_left: runner.operands_before,
+            options_ended: false,
+            operands_run: runner.runs_operands,
+        }
+    }
+
+    fn role(&mut self, word: &[u8]) -> Role {
+        let runner = self.runner;
+        if let Some(command) = self.argument.take() {
+            return if command {
+                Role::CommandString(0)
+            } else {
+                Role::Skipped
+            };
+        }
+        if !self.options_ended && word.len() > 1 && word[0] == b'-' {
+            if word == b"--" {
+                self.options_ended = true;
+                return Role::Skipped;
+            }
+            if let Some(long) = word.strip_prefix(b"--") {
+                let (name, value) = match long.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&long[..eq], Some(2 + eq + 1)),
+                    None => (long, None),
+                };
+                let command = runner.command_long.contains(&name);
+                self.operands_run |= runner.operands_run_by.1.contains(&name);
+                match value {
+                    Some(from) if command => return Role::CommandString(from),
+                    Some(_) => {}
+                    None if command || runner.long_arguments.contains(&name) => {
+                        self.argument = Some(command);
+                    }
+                    None => {}
+                }
+                return Role::Skipped;
+            }
+            for (k, letter) in word.iter().enumerate().skip(1) {
+                self.operands_run |= runner.operands_run_by.0.contains(letter);
+                let command = runner.command_short.contains(letter);
+                if command || runner.short_arguments.contains(letter) {
+                    if k + 1 < word.len() {
+                        return if command {
+                            Role::CommandString(k + 1)
+                        } else {
+                            Role::Skipped
+                        };
+                    }
+                    self.argument = Some(command);
+                    return Role::Skipped;
+                }
+            }
+            return Role::Skipped;
+        }
+        if self.operands_left > 0 {
+            self.operands_left -= 1;
+            return Role::Skipped;
+        }
+        if (!self.options_ended && is_option_word(word)) || !self.operands_run {
+            return Role::Skipped;
+        }
+        Role::Command
+    }
 }
 
 /// Builtins whose operand is a command string that dash parses and runs later.
@@ -1596,12 +1983,15 @@ impl Parser<'_> {
     fn name(&mut self, word: &Word) {
         self.builtin(word);
         self.judge(word);
-        // Unquoted expansions without a value and nothing else: no field is left.
-        self.name_vanished = word.param
-            && !word.quoted
-            && word.text.is_empty()
-            && word.substs.is_empty()
-            && self.value_of(word) == Value::None;
+        // Unquoted expansions without a value and nothing else: no field is left. So
+        // for command substitutions alone, whose output may be nothing: `$(:) init 0`,
+        // `` `true` reboot `` run the next word (review rv44-screen case3, checked with
+        // dash); written as text only (binary headers hold chance backquotes).
+        let by_parameter =
+            word.param && word.substs.is_empty() && self.value_of(word) == Value::None;
+        let by_substitution = !word.param && !word.substs.is_empty() && self.written(word);
+        self.name_vanished =
+            !word.quoted && word.text.is_empty() && (by_parameter || by_substitution);
     }
 
     /// `NAME=value`: NAME has a value from here on, unless the value is empty (`x=`).
@@ -1636,6 +2026,7 @@ impl Parser<'_> {
         self.assigner = None;
         self.for_name = false;
         self.wrapped = false;
+        self.running = None;
         self.dot = None;
         self.evaluates = None;
         self.finds = false;
@@ -1710,16 +2101,24 @@ impl Parser<'_> {
         }
         if self.finds && FIND_RUNNERS.contains(&&*word.text) {
             self.wrapped = true;
+            self.running = None;
             self.find_runs = true;
         }
         if self.wrapped {
-            let option = word.text.first() == Some(&b'-')
-                || word.text.iter().all(u8::is_ascii_digit)
-                || is_assignment(&word.text);
-            if !option {
-                self.wrapped = false;
-                self.builtin(word); // `command read X`, `command set -- …`
-                self.judge(word);
+            let role = match self.running.as_mut() {
+                Some(running) => running.role(&word.text),
+                None if is_option_word(&word.text) => Role::Skipped,
+                None => Role::Command,
+            };
+            match role {
+                Role::Skipped => {}
+                Role::Command => {
+                    self.wrapped = false;
+                    self.running = None;
+                    self.builtin(word); // `command read X`, `command set -- …`
+                    self.judge(word);
+                }
+                Role::CommandString(from) => self.judge_command_string(word, from),
             }
         }
         if word.dynamic || (word.text.first() == Some(&b'/') && word.text.len() > 1) {
@@ -1824,6 +2223,35 @@ impl Parser<'_> {
         }
     }
 
+    /// The argument of a runner's command option (`su -c CMD`, `script -qc CMD`,
+    /// `flock x -c CMD`, `env -S CMD`), from `from` of the word as written once unquoted:
+    /// a command line the program has a shell run (env splits it as one), read as a
+    /// script now, as a command substitution is, to the same depth.
+    fn judge_command_string(&mut self, word: &Word, from: usize) {
+        if self.pending.is_some() || !self.written(word) {
+            return;
+        }
+        if self.substitution_depth >= MAX_SHELL_SUBSTITUTION_NESTING {
+            self.limit
+                .get_or_insert(("MAX_SHELL_SUBSTITUTION_NESTING", word.start));
+            return;
+        }
+        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
+        let value = unquoted(raw);
+        let Some(command) = value.get(from..) else {
+            return;
+        };
+        let hostile = self.hostile;
+        let mut inner = self.inner(command, hostile);
+        match inner.run() {
+            Ok(Some(_)) => self.pending = Some(word.start),
+            Err(Stop::Limit(reached)) => {
+                self.limit.get_or_insert((reached, word.start));
+            }
+            _ => {}
+        }
+    }
+
     /// Whether the command name in `word` is one to report.
     fn judge(&mut self, word: &Word) {
         if self.pending.is_some() {
@@ -1923,6 +2351,7 @@ impl Parser<'_> {
             }
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;
+            self.running = runner(&word.text).map(Running::new);
         } else if (self.weak)(&word.text)
             || self.in_drop_directory(word) == Some(DropFile::Configuration)
         {
@@ -2074,11 +2503,22 @@ impl Parser<'_> {
         // them, review rv43-screen): the command counts, as the first operand of a power
         // command (after a written one, `halt the ${X} infusion`, it takes none).
         let may_act = word.only_expansions();
+        // An empty word written as quotes (`reboot ''`, `reboot ""`) is an empty
+        // operand: systemd's reboot takes it as its (empty) parameter, busybox's ignores
+        // it; both reboot (review rv44-screen case3, checked with dash).
+        let empty = word.text.is_empty() && word.quoted && !word.expands;
         if let Some(candidate) = self.program_candidate
             && let Some(acting) = candidate.given
         {
             // Any other operand leaves it waiting for one that acts (`kexec -l x` loads).
-            if may_act || acting.contains(&&*word.text) {
+            // An option's value counts as the operand it is (`--method=…Reboot`).
+            let value = word
+                .text
+                .iter()
+                .position(|&b| b == b'=')
+                .filter(|_| word.text.first() == Some(&b'-'))
+                .map_or(&*word.text, |eq| &word.text[eq + 1..]);
+            if may_act || acting.contains(&&*word.text) || acting.contains(&value) {
                 self.program_candidate = None;
                 if self.pending.is_none() {
                     self.pending = Some(candidate.at);
@@ -2095,7 +2535,8 @@ impl Parser<'_> {
             && (option_or_path
                 || !candidate.option_or_path
                 || (candidate.power
-                    && ((may_act && candidate.operands == 1) || is_shutdown_time(&word.text))))
+                    && (((may_act || empty) && candidate.operands == 1)
+                        || is_shutdown_time(&word.text))))
         {
             self.program_candidate = None;
             if self.pending.is_none() {
@@ -2226,7 +2667,14 @@ fn nested(depth: usize) -> Step<()> {
 fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step<usize> {
     let (end, expansion) = skip_dollar(bytes, i + 1, depth + 1)?;
     word.expands |= expansion;
-    if !expansion {
+    if !expansion && end == i + 2 && matches!(bytes[i + 1], b'#' | b'?' | b'$' | b'!' | b'-') {
+        // `$?`, `$#`, `$$`, `$!`, `$-`: numbers and option letters, never a program's
+        // name, but an operand made of them alone is what they hold: `true; init $?` is
+        // `init 0`, `set --; init $#` too (review rv44-screen case3: dash ran them, and
+        // the text was clean). No field vanishes: `$? reboot` runs `0`.
+        word.expands = true;
+        word.dynamic = true;
+    } else if !expansion {
         word.push(&bytes[i..end]);
     } else if bytes.get(i + 1..i + 3) == Some(b"((") {
         // `$((…))` is arithmetic, whose substitutions run (review s19-r10).

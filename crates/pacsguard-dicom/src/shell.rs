@@ -89,16 +89,6 @@ const WEAK: [&[u8]; 18] = [
     b"tar", b"ssh", b"scp", b"export", b"cd", b"node", b"source",
 ];
 
-/// Commands that run the command named by their first operand (after options,
-/// assignments and numbers): `env sh`, `nice -n 5 sh`, `timeout 9 sh`. That operand is
-/// judged as a command name; the wrapper alone is no command (`time`, `command`, `nice`
-/// and `watch` are English words too).
-const WRAPPERS: [&[u8]; 20] = [
-    b"env", b"nice", b"command", b"builtin", b"time", b"timeout", b"stdbuf", b"ionice", b"chrt",
-    b"taskset", b"xargs", b"chroot", b"unshare", b"nsenter", b"flock", b"runuser", b"setpriv",
-    b"strace", b"ltrace", b"watch",
-];
-
 /// Windows programs a batch line can start with (after an optional `@`): the launchers of
 /// other interpreters, and the tools an intruder's or ransomware's batch file runs
 /// (download, delete backups and shadow copies, clear logs, stop services, add accounts,
@@ -851,8 +841,11 @@ fn starts_with_for(before: &[u8]) -> bool {
     before
         .iter()
         .position(|b| !is_token_delimiter(*b) && !matches!(b, b'@' | b'(' | b'\r'))
-        .and_then(|at| before.get(at..at + 4))
-        .is_some_and(|word| word[..3].eq_ignore_ascii_case(b"for") && is_token_delimiter(word[3]))
+        .and_then(|at| {
+            let rest = &before[at..];
+            keyword_len(rest, b"for").and_then(|len| rest.get(len))
+        })
+        .is_some_and(|&b| is_token_delimiter(b))
 }
 
 /// The letter of the loop variable a `for` in `before` declares (`%%i`, or `%i` as
@@ -2262,7 +2255,7 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
 /// [`find_shell_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     let weak = |name: &[u8]| is_weak(name);
-    let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let wrapper = sh::is_runner;
     let outcome =
         sh::first_command_until(bytes, &is_strong, &weak, &wrapper, sh::Context::FILE, clock)?;
     match outcome {
@@ -2295,7 +2288,7 @@ pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> 
 /// its caller says the rest was not inspected for shell commands.
 pub fn shell_reads_past(bytes: &[u8]) -> bool {
     let weak = |name: &[u8]| is_weak(name);
-    let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let wrapper = sh::is_runner;
     sh::reads_past(bytes, &is_strong, &weak, &wrapper)
 }
 
@@ -2392,7 +2385,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 /// [`find_ex_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     let weak = |name: &[u8]| is_weak(name);
-    let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let wrapper = sh::is_runner;
     let mut modelled = Modelled::for_file(bytes.len(), clock);
     // Each phase below makes passes over the whole file: none starts past the deadline
     // (a file without a `!` reached the vim-string phase's twenty passes, 1.5 s in a
@@ -2846,7 +2839,7 @@ fn find_vim_string_command(
     modelled: &mut Modelled<'_>,
 ) -> Option<Command> {
     let weak = |name: &[u8]| is_weak(name);
-    let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let wrapper = sh::is_runner;
     let clock = modelled.clock;
     let assigned = std::cell::OnceCell::new();
     let named = |name: &[u8]| {
@@ -4778,7 +4771,7 @@ const DROP_ROOTS: [&[u8]; 9] = [
 /// `/usr/lib/apt/apt-helper` is not, `/opt/pacs/bin/export` is).
 const PROGRAM_DIRS: [&[u8]; 3] = [b"/bin/", b"/sbin/", b"/libexec/"];
 
-/// The longest name in [`STRONG`], [`WEAK`] and [`WRAPPERS`]: a longer word is none of
+/// The longest name in [`STRONG`] and [`WEAK`]: a longer word is none of
 /// them, without comparing it to each (most words of a text are no command).
 const LONGEST_NAME: usize = 10;
 
@@ -4799,10 +4792,10 @@ fn listed(names: &[&[u8]], word: &[u8]) -> bool {
         .any(|name| name.len() == word.len() && name.first() == word.first() && *name == word)
 }
 
-// Every name of STRONG, WEAK and WRAPPERS starts with a lower-case letter, as `listed`
+// Every name of STRONG and WEAK starts with a lower-case letter, as `listed`
 // assumes: checked when the crate is built (an unnamed constant is always evaluated).
 const _: () = {
-    let lists: [&[&[u8]]; 3] = [&STRONG, &WEAK, &WRAPPERS];
+    let lists: [&[&[u8]]; 2] = [&STRONG, &WEAK];
     let mut l = 0;
     while l < lists.len() {
         let mut i = 0;
@@ -6489,7 +6482,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
                     .iter()
                     .position(word_ends)
                     .unwrap_or(line.len() - word);
-            if !line[word..word_end].eq_ignore_ascii_case(b"else") {
+            if !is_keyword(&line[word..word_end], b"else") {
                 return ProgramStart {
                     at: line.len(),
                     set_command,
@@ -6503,7 +6496,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
         // Pixel data: most candidates start with none of `call`, `if`, `for`.
         if !matches!(
             line.get(at).map(u8::to_ascii_lowercase),
-            Some(b'c' | b'i' | b'f')
+            Some(b'c' | b'i' | b'f' | b'^')
         ) {
             return done;
         }
@@ -6516,7 +6509,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
         let command = || &line[..at + command_len(&line[at..])];
         if is_call_word(word) {
             at = word_end;
-        } else if word.eq_ignore_ascii_case(b"if") {
+        } else if is_keyword(word, b"if") {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
             match past_if_condition(command(), word_end) {
                 Some(body) => {
@@ -6531,7 +6524,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
                 }
                 None => return done,
             }
-        } else if word.eq_ignore_ascii_case(b"for") {
+        } else if is_keyword(word, b"for") {
             // The first `for /f` of the line only: each step moves forward.
             set_command = set_command.or_else(|| for_f_set_command(command(), word_end));
             match past_for_do(command(), word_end) {
@@ -6577,11 +6570,10 @@ fn else_branch(command: &[u8], body: usize) -> Option<usize> {
     }
     let after = &rest[close?..];
     let word = after.iter().position(|&b| !is_token_delimiter(b))?;
-    let keyword = after.get(word..word + 4)?;
-    let next = after.get(word + 4).copied();
-    (keyword.eq_ignore_ascii_case(b"else")
-        && next.is_some_and(|b| is_token_delimiter(b) || b == b'('))
-    .then(|| body + (rest.len() - after.len()) + word + 4)
+    let len = keyword_len(&after[word..], b"else")?;
+    let next = after.get(word + len).copied();
+    next.is_some_and(|b| is_token_delimiter(b) || b == b'(')
+        .then(|| body + (rest.len() - after.len()) + word + len)
 }
 
 /// Past the condition of an `if` whose keyword ends at `from`: `[/i] [not]` then
@@ -6608,7 +6600,7 @@ fn past_if_condition(command: &[u8], from: usize) -> Option<usize> {
             .unwrap_or(command.len() - at);
         (&command[start..at], at)
     };
-    let is = |word: &[u8], name: &[u8]| word.eq_ignore_ascii_case(name);
+    let is = is_keyword;
     let (mut word, mut end) = next();
     if is(word, b"/i") {
         (word, end) = next();
@@ -6699,10 +6691,12 @@ fn past_for_do(command: &[u8], from: usize) -> Option<usize> {
             .position(|b| !matches!(b, b' ' | b'\t'))
             .unwrap_or(after.len());
         let rest = &after[blanks..];
-        if rest.get(..2).is_some_and(|d| d.eq_ignore_ascii_case(b"do"))
-            && rest.get(2).is_none_or(|b| matches!(b, b' ' | b'\t' | b'('))
+        if let Some(len) = keyword_len(rest, b"do")
+            && rest
+                .get(len)
+                .is_none_or(|b| matches!(b, b' ' | b'\t' | b'('))
         {
-            return Some(at + close + 1 + blanks + 2);
+            return Some(at + close + 1 + blanks + len);
         }
         at += close + 1;
     }
@@ -7177,9 +7171,8 @@ fn may_jump(bytes: &[u8]) -> bool {
             .take(4)
             .map(u8::to_ascii_lowercase)
             .eq(b"llac".iter().copied()),
-        _ => bytes
-            .get(at..at + 4)
-            .is_some_and(|word| word.eq_ignore_ascii_case(b"goto")),
+        // `g^oto` too ([`keyword_len`]).
+        _ => keyword_len(&bytes[at..], b"goto").is_some(),
     })
 }
 
@@ -7217,14 +7210,14 @@ enum Lookup<'v> {
 /// `command`: the name (lower case) and the value as cmd.exe stores it (carets removed;
 /// `None` for `/p`, whose value is read from input). `set /a` (arithmetic) is no name.
 fn set_command(command: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    let keyword = command.get(..3)?;
-    if !keyword.eq_ignore_ascii_case(b"set") || !is_token_delimiter(*command.get(3)?) {
+    let len = keyword_len(command, b"set")?;
+    if !is_token_delimiter(*command.get(len)?) {
         return None;
     }
     // No read below passes the next place a candidate starts (an operator or a line
     // end, or for a quoted value its closing quote): a line of `&set a&set a...` was
     // read to its end from each `set` (5 MB took half a minute, a 64 MiB window hours).
-    let mut rest = &command[3..];
+    let mut rest = &command[len..];
     rest = &rest[rest.iter().take_while(|&&b| is_token_delimiter(b)).count()..];
     let mut from_input = false;
     if rest.len() >= 2 && rest[0] == b'/' {
@@ -7310,6 +7303,30 @@ fn is_called(before: &[u8]) -> bool {
     before
         .split(|&b| is_token_delimiter(b) || matches!(b, b'@' | b'(' | b'\r'))
         .any(is_call_word)
+}
+
+/// Where `keyword` (lower case) ends at the start of `bytes`, read as cmd.exe reads a
+/// keyword: in any case, each letter possibly escaped by a caret, which cmd.exe removes
+/// before it recognises `if`, `for`, `do`, `else`, `not`, `set`, `goto` (review
+/// rv44-screen case5: `i^f 1==1 shutdown /r /t 0`, `s^et`, `g^oto` were read as no
+/// keyword; `call` already was, [`is_call_word`]). `None` when they do not start so.
+fn keyword_len(bytes: &[u8], keyword: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for letter in keyword {
+        if bytes.get(at) == Some(&b'^') {
+            at += 1;
+        }
+        if !bytes.get(at)?.eq_ignore_ascii_case(letter) {
+            return None;
+        }
+        at += 1;
+    }
+    Some(at)
+}
+
+/// Whether `word` is `keyword` as cmd.exe reads one ([`keyword_len`]).
+fn is_keyword(word: &[u8], keyword: &[u8]) -> bool {
+    keyword_len(word, keyword) == Some(word.len())
 }
 
 /// Whether `word` is the keyword `call` as cmd.exe recognises it: carets outside quotes
@@ -8627,7 +8644,7 @@ mod tests {
 
     #[test]
     fn no_listed_name_is_longer_than_longest_name() {
-        for name in STRONG.iter().chain(&WEAK).chain(&WRAPPERS) {
+        for name in STRONG.iter().chain(&WEAK) {
             assert!(
                 name.len() <= LONGEST_NAME,
                 "{}",
@@ -10901,6 +10918,118 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv44-screen (issue 10, case2, checked with dash and stand-ins): programs
+    /// that run their operand were read as if their options took no argument (the
+    /// argument was taken for the command) or were no runners at all. One table,
+    /// `sh::RUNNERS`, says how each takes its options.
+    #[test]
+    fn what_a_runner_runs_is_found_past_its_options_arguments() {
+        for text in [
+            "su -c reboot\n",
+            "su root -c reboot\n",
+            "su - root --command='init 0'\n",
+            "su -c'shutdown -h now' root\n",
+            "script -qc reboot /dev/null\n",
+            "script -c \"init 0\" /dev/null\n",
+            "timeout -s KILL 9 reboot\n",
+            "timeout -k 1 5 reboot\n",
+            "timeout --foreground 5 reboot\n",
+            "timeout 5s reboot\n",
+            "env -u HOME reboot\n",
+            "env -C / reboot\n",
+            "env --chdir=/ reboot\n",
+            "env -S 'init 0'\n",
+            "runuser -u root -- reboot\n",
+            "runuser root -c reboot\n",
+            "chroot / reboot\n",
+            "chroot --userspec root:root / reboot\n",
+            "systemd-run reboot\n",
+            "systemd-run -p User=root --unit x reboot\n",
+            "pkexec reboot\n",
+            "pkexec --user root reboot\n",
+            "nice -n 5 reboot\n",
+            "flock /tmp/l -c reboot\n",
+            "flock /tmp/l reboot\n",
+            "env X=1 timeout 9 sh -c x\n",
+            // A variable as the command a runner runs (review rv44-screen case7).
+            "C=reboot; find /etc/hostname -exec $C \\;\n",
+            "C=init; find /etc/hostname -exec $C 0 \\;\n",
+            "C=reboot; echo | xargs $C\n",
+            "C=sh; env $C -c x\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "su root\n",
+            "su -c 'echo done'\n",
+            "script typescript\n",
+            "timeout 5 true\n",
+            "time for the reboot of the CT\n",
+            "chroot /srv/x\n",
+            "env -u HOME true\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+        for runner in &sh::RUNNERS {
+            assert!(
+                runner.name.len() <= 11 && runner.name[0].is_ascii_lowercase(),
+                "{}",
+                String::from_utf8_lossy(runner.name)
+            );
+        }
+    }
+
+    /// Review rv44-screen (issue 10, case3, checked with dash): a special parameter
+    /// (`$?`, `$#`) is a number, a runlevel when it is `0`; an empty quoted operand
+    /// (`reboot ''`) is one reboot takes; a command substitution alone before the
+    /// program may expand to nothing, and the next word is the command.
+    #[test]
+    fn special_parameters_empty_words_and_empty_substitutions_are_read_as_dash_reads_them() {
+        for text in [
+            "true; init $?\n",
+            "true; init \"$?\"\n",
+            "set --; init $#\n",
+            "reboot ''\n",
+            "reboot \"\"\n",
+            "$(:) init 0\n",
+            "`true` reboot\n",
+            "$(true) shutdown now\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["init $? mg\n", "\"$(true)\" reboot\n", "$? reboot\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv44-screen (issue 10, case4): logind's power methods named to `busctl`
+    /// and `gdbus` (as to `dbus-send`), and suspend through loginctl and D-Bus (as
+    /// `systemctl suspend`), were clean.
+    #[test]
+    fn logind_power_and_sleep_calls_by_every_client_are_commands() {
+        for text in [
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager PowerOff b false\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager Reboot b false\n",
+            "gdbus call --system --dest org.freedesktop.login1 --object-path /org/freedesktop/login1 --method org.freedesktop.login1.Manager.Reboot false\n",
+            "gdbus call --system --dest org.freedesktop.login1 --object-path /org/freedesktop/login1 --method=org.freedesktop.login1.Manager.PowerOff false\n",
+            "loginctl suspend\n",
+            "loginctl hibernate\n",
+            "dbus-send --system --dest=org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.Suspend boolean:false\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "busctl list\n",
+            "gdbus introspect --system --dest org.freedesktop.login1 --object-path /org/freedesktop/login1\n",
+            "loginctl list-sessions\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
     /// Review rv43-screen (issue 10, case6, checked with dash): an operand that expands
     /// to nothing is no operand once expanded, so the power command runs bare
     /// (`reboot $NOPE` reboots). A word that is only expansions may be empty: the
@@ -11418,6 +11547,31 @@ mod lolbin_tests {
             &[false, true],
         );
         assert_clean(&["c^all the ward", "\"c^all\" copy a b", "c^^all copy a b"]);
+    }
+
+    /// Review rv44-screen (issue 10, case5): the carets cmd.exe removes before it
+    /// recognises `call` it removes before every keyword: `i^f`, `f^or`, `d^o`, `e^lse`,
+    /// `n^ot`, `s^et`, `g^oto` are the keywords (a doubled caret is a caret).
+    #[test]
+    fn carets_in_every_keyword_are_removed_before_it_is_recognised() {
+        assert_alerts(
+            &[
+                "i^f 1==1 shutdown /r /t 0",
+                "f^or %%a in (1) do shutdown /r /t 0",
+                "for %%a in (1) d^o shutdown /r /t 0",
+                "if 1==2 (echo) e^lse shutdown /r /t 0",
+                "i^f n^ot 1==2 shutdown /r /t 0",
+                "^if 1==1 shutdown /r /t 0",
+                "s^et c=shutdown\r\n%c% /r /t 0",
+                "goto a\r\n:b\r\n%c% /r /t 0\r\nexit /b\r\n:a\r\ns^et c=shutdown\r\ngoto b",
+                "g^oto a\r\n:b\r\n%c% /r /t 0\r\nexit /b\r\n:a\r\nset c=shutdown\r\ng^oto b",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "i^^f 1==1 shutdown /r /t 0",
+            "\"i^f\" 1==1 shutdown /r /t 0",
+        ]);
     }
 
     /// Review rv43-screen (issue 10, case4): the command line given to `cmd /c` or `/k`
