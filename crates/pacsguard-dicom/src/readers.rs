@@ -685,3 +685,75 @@ mod headerless_tests {
         )));
     }
 }
+
+/// Screening speed per reader on high-entropy bytes (issue 16, review rv44-gate case16:
+/// compressed multi-frames are random bytes, and a 200 MiB one was not screened within
+/// the gateway's deadline). Measured, not asserted (the figure depends on the machine):
+/// `cargo test -p pacsguard-dicom --lib readers::speed -- --ignored --nocapture`;
+/// `PACSGUARD_SPEED_FILE=/path` measures a real file instead of 16 MiB of random bytes.
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use std::time::Instant;
+
+    fn random_bytes(len: usize) -> Vec<u8> {
+        // xorshift64*: deterministic, as uniform as compressed frames look.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        (0..len)
+            .map(|_| {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+            })
+            .collect()
+    }
+
+    fn rate(name: &str, len: usize, run: impl FnOnce() -> bool) {
+        let started = Instant::now();
+        let found = run();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{name:>12}: {seconds:7.2} s, {:8.1} MB/s (found: {found})",
+            len as f64 / 1e6 / seconds
+        );
+    }
+
+    #[test]
+    #[ignore = "a measurement, not a check: run with --ignored --nocapture"]
+    // A measurement's own input file (a test only: the library reads no file).
+    #[allow(clippy::disallowed_methods)]
+    fn per_reader_rate_on_high_entropy_bytes() {
+        let bytes = match std::env::var_os("PACSGUARD_SPEED_FILE") {
+            Some(path) => std::fs::read(path).expect("PACSGUARD_SPEED_FILE readable"),
+            None => random_bytes(16 << 20),
+        };
+        let len = bytes.len();
+        let clock = Clock::default();
+        rate("literals", len, || {
+            let _indexed = crate::literals::index(&bytes);
+            false
+        });
+        let _indexed = crate::literals::index(&bytes);
+        let whole = 0..len;
+        let binary = std::slice::from_ref(&whole);
+        rate("sh", len, || {
+            shell::find_shell_command_until(&bytes, &clock).is_some()
+        });
+        rate("batch", len, || {
+            shell::find_batch_command_within(&bytes, binary, &clock).is_some()
+        });
+        rate("ex/vim", len, || {
+            shell::find_ex_command_until(&bytes, &clock).is_some()
+        });
+        rate("markup", len, || {
+            markup::find_markup_until(&bytes, &clock).is_some()
+        });
+        rate("postscript", len, || {
+            crate::postscript::find_postscript_action_until(&bytes, &clock).is_some()
+        });
+        rate("whole_file", len, || {
+            !whole_file(&bytes, &[], binary, false, &clock).is_empty()
+        });
+    }
+}

@@ -139,6 +139,18 @@ impl Aborter {
 /// [`crate::screening_pool::SCREENING_QUEUE`] of them.
 pub const SCREENING_THREADS: usize = 2;
 
+/// How long the screening of a data set a forwarding route sent upstream goes on past
+/// `limits.screening_deadline` (issue 16, session 45, review rv44-gate case16): a
+/// 200 MiB compressed multi-frame (tomosynthesis, cardiac cine) was not screened within
+/// the deadline and raised a `not-inspected` alert with a 200 MB quarantine copy, a
+/// false alarm on honest data. It went upstream as read either way; its screening goes
+/// on in the background (on its screening thread, its bytes within
+/// `limits.inspection_memory_bytes` as before) to this much from its start, and its late
+/// verdict is recorded: an alert with its copy kept, or "screened after forwarding:
+/// clean". Past it, a `not-inspected` warning naming it (issue 10's rule: what
+/// PacsGuard cannot look at, it says so with a warning) and a copy kept.
+pub const BACKGROUND_SCREENING_DEADLINE: Duration = Duration::from_secs(180);
+
 /// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
 /// release binary): the screening of a data set whose SOP Instance UID contains this
 /// variable's value panics, so a test can show what a panic of the screening does (no
@@ -3137,8 +3149,10 @@ impl Tap {
         let ticket = if held || unwritten {
             crate::screening_pool::Ticket::new()
         } else {
-            crate::screening_pool::Ticket::until(
-                Instant::now() + self.shared.limits.screening_deadline,
+            let now = Instant::now();
+            crate::screening_pool::Ticket::forwarded(
+                now + self.shared.limits.screening_deadline,
+                now + BACKGROUND_SCREENING_DEADLINE,
             )
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -3195,22 +3209,18 @@ impl Tap {
         }
         let shared = Arc::clone(&self.shared);
         let deadline = shared.limits.screening_deadline;
-        let peer = self.peer;
         tokio::spawn(async move {
             if tokio::time::timeout(deadline, rx).await.is_err() && ticket.expire() {
-                not_screened(
+                // Not an alert (issue 16, session 45): the screening goes on and its
+                // late verdict raises one if it finds anything.
+                forwarded_unscreened(
                     &shared,
-                    peer,
                     &name,
-                    &about,
-                    &format!(
-                        "its screening did not end within limits.screening_deadline ({} ms)",
-                        deadline.as_millis()
+                    format!(
+                        "{about} forwarded before its screening ended: its screening did not end within limits.screening_deadline ({} ms); {fate}; the screening goes on in the background (up to BACKGROUND_SCREENING_DEADLINE, {} s) and its verdict is recorded when it ends",
+                        deadline.as_millis(),
+                        BACKGROUND_SCREENING_DEADLINE.as_secs()
                     ),
-                    &format!(
-                        "{fate}; its screening stops there, records what it found by then and keeps a copy in quarantine"
-                    ),
-                    None,
                 );
             }
         });
@@ -3340,6 +3350,21 @@ fn record_unscreened(
         }
     }
     finding
+}
+
+/// Records a forwarded data set whose screening passed `limits.screening_deadline` and
+/// goes on ([`BACKGROUND_SCREENING_DEADLINE`]): a `not-inspected` warning, no copy (its
+/// late verdict keeps one if it finds anything).
+fn forwarded_unscreened(shared: &Shared, name: &str, detail: String) {
+    let finding = Finding::new(
+        std::path::PathBuf::from(name),
+        FindingKind::NotInspected,
+        Severity::Warning,
+        detail,
+    );
+    shared
+        .evidence
+        .record(Event::of_finding(shared.actor.clone(), finding));
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -3509,7 +3534,12 @@ fn screen_instance(
         // the sender was answered 0xA700 or the forwarding route's alert raised, so its
         // screening would answer no one and take a thread other peers' data sets wait
         // for (issue 16). It is not screened; a copy is kept, as for a late verdict.
-        Ok(data) if ticket.is_late() || stopped => {
+        Ok(data)
+            if stopped
+                || (ticket.is_late()
+                    && !(ticket.goes_on()
+                        && ticket.screening_ends().is_some_and(|end| Instant::now() < end))) =>
+        {
             waited_out = true;
             if stopped {
                 // Nobody raised its alert yet (its deadline had not come).
@@ -3520,6 +3550,18 @@ fn screen_instance(
                     format!(
                         "{named} not screened: {}",
                         abandoned_at_stop(*shared.stopping.borrow())
+                    ),
+                ));
+            } else if ticket.goes_on() {
+                // Forwarded, and it waited for a thread past its background time too:
+                // not looked at, said with a warning naming the limit (issue 10's rule).
+                findings.push(Finding::new(
+                    path.clone(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "{named} not screened: it went upstream as read (a forwarding route holds nothing back) and waited for a screening thread past BACKGROUND_SCREENING_DEADLINE ({} s)",
+                        BACKGROUND_SCREENING_DEADLINE.as_secs()
                     ),
                 ));
             }
@@ -3558,15 +3600,22 @@ fn screen_instance(
             }
             // Stopped at its deadline: past it the sender has its answer or the alert
             // is raised, and the thread is for the data sets that still wait.
-            let screened = match ticket.deadline() {
+            let screened = match ticket.screening_ends() {
                 Some(deadline) => shared.screener.worker().screen_until(
                     &path,
                     bytes,
                     deadline,
-                    format!(
-                        "limits.screening_deadline ({} ms)",
-                        shared.limits.screening_deadline.as_millis()
-                    ),
+                    if ticket.goes_on() {
+                        format!(
+                            "BACKGROUND_SCREENING_DEADLINE ({} s)",
+                            BACKGROUND_SCREENING_DEADLINE.as_secs()
+                        )
+                    } else {
+                        format!(
+                            "limits.screening_deadline ({} ms)",
+                            shared.limits.screening_deadline.as_millis()
+                        )
+                    },
                 ),
                 None => shared.screener.worker().screen(&path, bytes),
             };
@@ -3628,11 +3677,25 @@ fn screen_instance(
     // route and raised no alert on a forwarding one, for a data set whose embedded
     // executable lay past the candidates it had time for. Taking the ticket as expired
     // here, the screening raises the alert the timer would have.
-    let cut = !waited_out && ticket.deadline().is_some_and(|d| Instant::now() > d);
+    let cut = !waited_out && ticket.screening_ends().is_some_and(|d| Instant::now() > d);
     // This screening took the ticket as cut: its verdict is the one the relay writes.
     let mut cut_here = false;
     let late = if cut {
-        if ticket.cut() {
+        if ticket.goes_on() {
+            // Forwarded, and its background time ran out too: what it did not reach
+            // was not looked at, a warning naming the limit (issue 10's rule); the copy
+            // is kept (below) for whoever wants to look further.
+            ticket.cut();
+            findings.push(Finding::new(
+                path.clone(),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "{named} not screened whole: it went upstream as read (a forwarding route holds nothing back) before its screening ended, and its screening, gone on in the background, did not end within BACKGROUND_SCREENING_DEADLINE ({} s) either; what it found by then is recorded",
+                    BACKGROUND_SCREENING_DEADLINE.as_secs()
+                ),
+            ));
+        } else if ticket.cut() {
             cut_here = true;
             let deadline = shared.limits.screening_deadline.as_millis();
             findings.push(Finding::new(
@@ -3763,7 +3826,11 @@ fn screen_instance(
     };
     // What was not held (too large, the memory budget spent) has no copy to keep. A
     // data set refused is kept: the refusal's evidence.
-    let kept = (alerts > 0 || late || refusal.is_some()) && file.is_some();
+    // Forwarded, its deadline passed and its screening went on to its end in the
+    // background (issue 16, session 45): its late verdict is a verdict, and a clean one
+    // keeps no copy (a 200 MB honest multi-frame was kept for having been slow).
+    let background = ticket.goes_on() && late && !cut && !waited_out && !stopped;
+    let kept = (alerts > 0 || (late && !background) || refusal.is_some()) && file.is_some();
     let copy = if kept {
         ", a copy kept in quarantine"
     } else {
@@ -3809,6 +3876,12 @@ fn screen_instance(
     } else if waited_out {
         format!(
             "{fate}; not screened: limits.screening_deadline ({} ms) passed while it waited for a screening thread",
+            shared.limits.screening_deadline.as_millis()
+        )
+    } else if background {
+        format!(
+            "{fate}; screened after forwarding: {} (its screening ended in the background, after limits.screening_deadline ({} ms) had passed)",
+            if alerts == 0 { "clean" } else { "alert" },
             shared.limits.screening_deadline.as_millis()
         )
     } else if late {
@@ -3861,8 +3934,9 @@ fn screen_instance(
         None
     };
     if kept && let Some(bytes) = file {
-        if late && alerts == 0 {
-            // The vault keeps a copy for a reason: its late screening's.
+        if late && alerts == 0 && !ticket.goes_on() {
+            // The vault keeps a copy for a reason: its late screening's (a forwarded
+            // one's is its warning, above).
             findings.push(Finding::new(
                 path.clone(),
                 FindingKind::NotInspected,
@@ -4938,7 +5012,7 @@ upstream_ae = "ARCHIVE"
     /// peers' data sets waited for. It is now not screened at all, recorded as such,
     /// and its copy kept.
     #[tokio::test]
-    async fn a_data_set_whose_deadline_passed_in_the_queue_is_not_screened() {
+    async fn a_forwarded_data_set_whose_deadline_passed_is_screened_in_the_background() {
         let vault = Arc::new(Vault::default());
         let limits = Limits {
             screening_deadline: Duration::from_millis(1),
@@ -4971,24 +5045,122 @@ upstream_ae = "ARCHIVE"
                 .unwrap_or_default()
         };
         tap(&shared, None).screen(instance("1.2.3.4.3"), true);
-        until("the deadline's alert", || {
+        until("the deadline's record", || {
             details()
                 .iter()
                 .any(|d| d.contains("its screening did not end within"))
         })
         .await;
         drop(hold);
+        until("the late verdict", || {
+            details()
+                .iter()
+                .any(|d| d.contains("1.2.3.4.3") && d.contains("screened after forwarding"))
+        })
+        .await;
         until("the screening pool idle", || shared.screening.busy() == 0).await;
-        let details = details();
+        // Issue 16, session 45 (review rv44-gate case16): the deadline is a warning that
+        // says the screening goes on, not an alert; the late verdict is recorded, clean,
+        // and no copy is kept of a clean data set (a 200 MB honest multi-frame was).
+        let kept = vault.kept.0.lock().expect("lock").clone();
+        let findings: Vec<_> = kept.iter().filter_map(|e| e.finding.as_ref()).collect();
         assert!(
-            details.iter().any(|d| d.contains("1.2.3.4.3")
-                && d.contains("not screened: limits.screening_deadline (1 ms) passed while it waited for a screening thread")),
-            "{details:#?}"
+            findings.iter().any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains("forwarded before its screening ended")
+                && f.detail.contains("the screening goes on")),
+            "{kept:#?}"
+        );
+        assert!(
+            !findings.iter().any(|f| f.severity == Severity::Alert),
+            "no alert for an honest data set screened late: {kept:#?}"
+        );
+        assert!(
+            kept.iter().any(|e| e.detail.contains("1.2.3.4.3")
+                && e.detail.contains("screened after forwarding: clean")),
+            "{kept:#?}"
+        );
+        assert!(
+            vault.copies.lock().expect("lock").is_empty(),
+            "no copy of a clean data set"
+        );
+    }
+
+    /// Issue 16, session 45: a forwarded data set whose screening also passes
+    /// [`BACKGROUND_SCREENING_DEADLINE`] is a `not-inspected` warning naming it (issue
+    /// 10's rule), no alert, and its copy is kept for whoever wants to look further.
+    #[test]
+    fn a_forwarded_screening_past_its_background_deadline_is_a_warning_naming_it() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        // 20,000 decoys (1.3 MB): its screening, started 1 ms before its background
+        // deadline, is cut by it (a debug build takes far longer than that).
+        let data = decoys_then_an_executable(20_000);
+        // Started past its background time (it waited for a thread), and cut by it.
+        for (uid, background) in [
+            ("1.2.3.4.23", Duration::ZERO),
+            ("1.2.3.4.24", Duration::from_millis(1)),
+        ] {
+            let instance = Instance {
+                size: data.len() as u64,
+                bytes: Ok(data.clone()),
+                ..instance(uid)
+            };
+            let now = Instant::now();
+            let ticket = crate::screening_pool::Ticket::forwarded(now, now + background);
+            // The relay's timer fired first: its warning is recorded, the screening goes on.
+            assert!(ticket.expire());
+            let verdict = screen_instance(
+                &shared,
+                "dicom://CT1@127.0.0.1:1/PACS",
+                "1.2.840.10008.1.2.1",
+                instance,
+                Policy::Forwarded,
+                &ticket,
+                &mut None,
+            );
+            assert!(
+                verdict.refusal.is_none(),
+                "a forwarding route answers nothing"
+            );
+        }
+        let kept = vault.kept.0.lock().expect("lock");
+        let findings: Vec<_> = kept.iter().filter_map(|e| e.finding.as_ref()).collect();
+        for (uid, said) in [
+            (
+                "1.2.3.4.23",
+                "waited for a screening thread past BACKGROUND_SCREENING_DEADLINE (180 s)",
+            ),
+            (
+                "1.2.3.4.24",
+                "did not end within BACKGROUND_SCREENING_DEADLINE (180 s) either",
+            ),
+        ] {
+            assert!(
+                findings.iter().any(|f| f.kind == FindingKind::NotInspected
+                    && f.severity == Severity::Warning
+                    && f.path.to_string_lossy().ends_with(uid)
+                    && f.detail.contains(said)),
+                "{uid}: {kept:#?}"
+            );
+        }
+        assert!(
+            !findings
+                .iter()
+                .any(|f| f.severity == Severity::Alert && f.detail.contains("screening_deadline")),
+            "the deadline is no alert: {kept:#?}"
         );
         assert_eq!(
             *vault.copies.lock().expect("lock"),
-            vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.3".to_owned(), true)],
-            "its copy kept"
+            vec![
+                ("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.23".to_owned(), true),
+                ("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.24".to_owned(), true)
+            ],
+            "their copies kept"
         );
     }
 

@@ -387,6 +387,9 @@ pub struct Ticket {
     state: AtomicU8,
     /// When the deadline passes (none for a data set nobody waits for).
     deadline: Option<Instant>,
+    /// When a forwarded data set's screening, gone on in the background past
+    /// `deadline`, stops ([`Ticket::forwarded`]).
+    background: Option<Instant>,
 }
 
 const OPEN: u8 = 0;
@@ -410,11 +413,34 @@ impl Ticket {
         Arc::new(Ticket {
             state: AtomicU8::new(OPEN),
             deadline: Some(deadline),
+            background: None,
+        })
+    }
+
+    /// A forwarded data set (issue 16, session 45): its deadline passes at `deadline`
+    /// (the relay records a warning then: it went upstream before its screening ended),
+    /// but its screening goes on to `background`, for the late verdict to be recorded.
+    pub fn forwarded(deadline: Instant, background: Instant) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            state: AtomicU8::new(OPEN),
+            deadline: Some(deadline),
+            background: Some(background.max(deadline)),
         })
     }
 
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// When its screening stops: the background deadline of a forwarded data set, else
+    /// its deadline.
+    pub fn screening_ends(&self) -> Option<Instant> {
+        self.background.or(self.deadline)
+    }
+
+    /// Whether its screening goes on past its deadline ([`Ticket::forwarded`]).
+    pub fn goes_on(&self) -> bool {
+        self.background.is_some()
     }
 
     /// The screening finished: true when it was in time (its verdict answers).
