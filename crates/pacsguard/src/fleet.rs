@@ -1216,8 +1216,15 @@ fn listen_for_hosts(
         .and_then(|mut store| {
             restore_host_findings(home, store.as_mut(), &listen.guard, listen.trail_proven)
         })
-        .context("listing again the hosts' open alerts")?;
-    say_restored(&restored);
+        .context("listing again the hosts' open alerts");
+    // A store unreachable at start is waited for by the listener (it backs off): the
+    // console starts all the same, and says what it could not list.
+    match restored {
+        Ok(restored) => say_restored(&restored),
+        Err(e) => say(&format!(
+            "the hosts' open alerts and warnings could NOT be listed again from the store: {e:#} (they are in the store and on the trail; the alerts page shows only those delivered or raised from now on)"
+        )),
+    }
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
         .with_pool(pool)
         .with_console_trail(trail)
