@@ -40,28 +40,30 @@ impl Console {
                 "finding {id} is acknowledged already ({already})"
             )));
         }
+        let detail = format!(
+            "{} acknowledged finding {id}: {} {} {} (reported {}); {}",
+            auth.name,
+            finding.severity,
+            finding.kind,
+            finding.path,
+            finding.time,
+            if finding.undone {
+                "undone (its root was found as profiled since): closed"
+            } else if finding.settled_only_by_a_person() {
+                "outside its root's tree or every root (no acceptance or check settles it): closed"
+            } else {
+                "it stays open until an acceptance"
+            }
+        );
+        // A host's finding is named by its key too: it is rebuilt at the console's next
+        // start from what is stored, and must stay closed (issue 14, session 45).
+        let detail = match &finding.host_key {
+            Some(key) => crate::guard::host_acknowledgement_detail(&detail, key),
+            None => detail,
+        };
         self.record(
-            self.event(
-                &auth.name,
-                Action::Finding,
-                Outcome::Success,
-                format!(
-                    "{} acknowledged finding {id}: {} {} {} (reported {}); {}",
-                    auth.name,
-                    finding.severity,
-                    finding.kind,
-                    finding.path,
-                    finding.time,
-                    if finding.undone {
-                        "undone (its root was found as profiled since): closed"
-                    } else if finding.settled_only_by_a_person() {
-                        "outside its root's tree or every root (no acceptance or check settles it): closed"
-                    } else {
-                        "it stays open until an acceptance"
-                    }
-                ),
-            )
-            .with_reason(comment),
+            self.event(&auth.name, Action::Finding, Outcome::Success, detail)
+                .with_reason(comment),
         )?;
         let when = crate::guard::rfc3339(
             std::time::UNIX_EPOCH

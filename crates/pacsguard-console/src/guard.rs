@@ -46,6 +46,12 @@ fn bounded(text: &str) -> String {
     cut
 }
 
+/// Whether an open finding counts as open on the pages' counts (a host's on the hosts
+/// page and the overview): not acknowledged yet.
+fn counts_open(f: &OpenFinding) -> bool {
+    f.acknowledged.is_none()
+}
+
 /// An alert or warning an enrolled host reported to this console in a record of its
 /// trail (`finding` of an audit record, as the host wrote it), or one the console raised
 /// about the host: what the alerts page lists and an operator acknowledges.
@@ -56,8 +62,14 @@ pub struct HostFinding {
     /// As the host wrote it (escaped by its writer; escaped again on the page).
     pub path: String,
     pub detail: String,
-    /// When the host recorded it (its clock), as it wrote it.
+    /// When the host recorded it (its clock), as it wrote it; for one the console
+    /// raised, the time of its record on the console's trail.
     pub time: String,
+    /// Where it was recorded, which makes it one finding across restarts of the console
+    /// ([`HostFinding::key`]): `record SEQ` for a record of the host's trail (its place
+    /// in the console's copy), `console` for one the console raised (its trail record's
+    /// time then tells it apart). Empty when not known (a test's).
+    pub source: String,
 }
 
 impl HostFinding {
@@ -85,8 +97,61 @@ impl HostFinding {
             path: text(finding.get("path")).unwrap_or_default(),
             detail: text(finding.get("detail")).unwrap_or_default(),
             time: text(record.get("time")).unwrap_or_default(),
+            source: String::new(),
         })
     }
+
+    /// What names this finding of host `host` across restarts of the console (SHA-256,
+    /// lower-case hex, of the host, [`HostFinding::source`] and what is shown): an
+    /// acknowledgement records it ([`host_acknowledgement_detail`]), so a finding rebuilt
+    /// at start from what is stored stays closed once acknowledged (issue 14, session 45:
+    /// a per-run number named it, and nothing survived a restart).
+    pub fn key(&self, host: &str) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(b"pacsguard host finding v1\0");
+        for text in [
+            host,
+            &self.source,
+            &self.severity.to_string(),
+            &self.kind,
+            &self.path,
+            &self.detail,
+            &self.time,
+        ] {
+            hash.update((text.len() as u64).to_le_bytes());
+            hash.update(text.as_bytes());
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// What ends the detail of the console's record of an acknowledgement of a host's
+/// finding, before its [`HostFinding::key`]: read back at start
+/// ([`acknowledged_host_finding`]).
+const HOST_ACKNOWLEDGEMENT_MARK: &str = "; host finding ";
+
+/// The detail `detail` of an acknowledgement's record with the key of the host's
+/// finding it acknowledges appended: at its end, after text the console wrote, so a
+/// path a host wrote (in the middle) cannot pose as one.
+pub fn host_acknowledgement_detail(detail: &str, key: &str) -> String {
+    format!("{detail}{HOST_ACKNOWLEDGEMENT_MARK}{key}")
+}
+
+/// The key of the host's finding a record of the console's trail acknowledges (its
+/// action `finding`, outcome `success`, its detail ending as
+/// [`host_acknowledgement_detail`] writes it); `None` for any other record.
+pub fn acknowledged_host_finding(record: &serde_json::Value) -> Option<String> {
+    if record.get("action")?.as_str()? != "finding" || record.get("outcome")?.as_str()? != "success"
+    {
+        return None;
+    }
+    let detail = record.get("detail")?.as_str()?;
+    let cut = detail.len().checked_sub(64)?;
+    let key = detail.get(cut..)?;
+    let well_formed = key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (well_formed && detail.get(..cut)?.ends_with(HOST_ACKNOWLEDGEMENT_MARK))
+        .then(|| key.to_string())
 }
 
 /// A finding the guard reported since it started, not yet taken in by an acceptance.
@@ -115,6 +180,9 @@ pub struct OpenFinding {
     /// reported to this console, or one the console raised about it (a new key, a fork,
     /// a silence). Counted against [`host_root`], never against a root of this console.
     pub host: Option<String>,
+    /// For a host's finding: [`HostFinding::key`], what its acknowledgement records.
+    #[serde(skip)]
+    pub host_key: Option<String>,
     /// An alert whose root a full re-check found as profiled since ([`GuardState::intact`]):
     /// the state it reported is no more, but nobody has taken it in yet, so it stays shown
     /// (marked so) until a person accepts or acknowledges it. A planted web shell deleted
@@ -401,6 +469,18 @@ pub struct Snapshot {
     pub scrub: Option<ScrubPosition>,
     /// [`OpenFindings::dropped_unread`].
     pub dropped_unread: Option<String>,
+    /// Each enrolled host with alerts or warnings on the alerts page, by name: open not
+    /// acknowledged, and dropped from the page ([`GuardState::host_open`], the count the
+    /// hosts page shows; issue 14, session 45).
+    pub hosts_open: Vec<HostOpen>,
+}
+
+/// A host's count on the alerts page ([`GuardState::host_open`]).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HostOpen {
+    pub host: String,
+    pub open: usize,
+    pub dropped: u64,
 }
 
 #[derive(Debug)]
@@ -588,6 +668,43 @@ impl Inner {
         }
     }
 
+    /// [`GuardState::host_open`]: the one count of a host's alerts the pages show.
+    fn host_open(&self, host: &str) -> (usize, u64) {
+        let root = host_root(host);
+        let open = self
+            .open
+            .iter()
+            .filter(|f| f.root == root && counts_open(f))
+            .count();
+        (open, self.dropped.get(&root).copied().unwrap_or(0))
+    }
+
+    /// [`Snapshot::hosts_open`]: [`Inner::host_open`] of every host with a finding open
+    /// or dropped, in one pass (the overview is read often; hosts may be hundreds).
+    fn hosts_open(&self) -> Vec<HostOpen> {
+        let mut counts: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+        for f in &self.open {
+            if let Some(host) = f.host.as_deref().filter(|h| f.root == host_root(h)) {
+                counts.entry(host).or_default().0 += usize::from(counts_open(f));
+            }
+        }
+        // A host's root is `host NAME` (never a path: this console's roots are absolute).
+        for (root, dropped) in &self.dropped {
+            if let Some(host) = root.strip_prefix("host ") {
+                counts.entry(host).or_default().1 += dropped;
+            }
+        }
+        counts
+            .into_iter()
+            .filter(|(_, (open, dropped))| *open > 0 || *dropped > 0)
+            .map(|(host, (open, dropped))| HostOpen {
+                host: host.to_string(),
+                open,
+                dropped,
+            })
+            .collect()
+    }
+
     /// Past [`MAX_OPEN_FINDINGS`] open in `root` (where a finding just came), drops one
     /// of that root's own from the pages and counts it against the root: its lowest
     /// severity open, oldest first. Another root's findings are never touched. Before
@@ -717,6 +834,7 @@ impl GuardState {
                 raw: (finding.path.clone(), finding.from.clone()),
                 acknowledged: None,
                 host: None,
+                host_key: None,
                 undone: false,
                 rank: rank(finding.severity),
                 outside: root_raw.is_none_or(|r| !finding.path.starts_with(r)),
@@ -794,6 +912,7 @@ impl GuardState {
                 raw: (PathBuf::from(&reported.path), None),
                 acknowledged: None,
                 host: Some(host.to_string()),
+                host_key: Some(reported.key(host)),
                 undone: false,
                 rank: rank(reported.severity),
                 outside: true,
@@ -808,16 +927,7 @@ impl GuardState {
     /// the alerts page, and how many of its own were dropped from it: what the hosts
     /// page says of it.
     pub fn host_open(&self, host: &str) -> (usize, u64) {
-        let root = host_root(host);
-        self.with(|inner| {
-            let open = inner
-                .open
-                .iter()
-                .filter(|f| f.root == root && f.acknowledged.is_none())
-                .count();
-            (open, inner.dropped.get(&root).copied().unwrap_or(0))
-        })
-        .unwrap_or((0, 0))
+        self.with(|inner| inner.host_open(host)).unwrap_or((0, 0))
     }
 
     /// The open findings, newest first.
@@ -1114,6 +1224,7 @@ impl GuardState {
             trail: inner.trail.clone(),
             scrub: inner.scrub.clone(),
             dropped_unread: inner.dropped_unread.clone(),
+            hosts_open: inner.hosts_open(),
         })
         .unwrap_or(Snapshot {
             guard_alive: false,
@@ -1123,6 +1234,7 @@ impl GuardState {
             trail: None,
             scrub: None,
             dropped_unread: None,
+            hosts_open: Vec::new(),
         })
     }
 }
@@ -2090,6 +2202,7 @@ mod tests {
                 path: "/srv/pacs/a.dcm".into(),
                 detail: "written by sh (pid 8936)".into(),
                 time: "2026-12-07T13:19:20.989292Z".into(),
+                source: String::new(),
             }
         );
         assert!(
@@ -2126,6 +2239,7 @@ mod tests {
             path: path.into(),
             detail: "x".into(),
             time: String::new(),
+            source: String::new(),
         };
         for i in 0..MAX_OPEN_FINDINGS + 3 {
             state.host_finding("ws-07", &reported(&format!("/srv/pacs/h/{i}")));
@@ -2161,7 +2275,80 @@ mod tests {
             Instant::now(),
         );
         assert_eq!(state.host_open("ws-08"), (1, 0));
+        // The overview counts as the hosts page does (one count), every host with any.
+        assert_eq!(
+            state.snapshot().hosts_open,
+            vec![
+                HostOpen {
+                    host: "ws-07".into(),
+                    open: MAX_OPEN_FINDINGS,
+                    dropped: 3
+                },
+                HostOpen {
+                    host: "ws-08".into(),
+                    open: 1,
+                    dropped: 0
+                },
+            ]
+        );
         assert!(state.acknowledge(other.0, "ann: seen".into()));
         assert_eq!(state.host_open("ws-08"), (0, 0));
+        assert_eq!(state.snapshot().hosts_open.len(), 1, "ws-08 has none open");
+    }
+
+    /// Issue 14, session 45 (r45-fleet3): an acknowledgement names a host's finding by a
+    /// key that outlives the console's run (its source and what is shown), read back
+    /// from the acknowledgement's record; a path the host wrote cannot pose as one.
+    #[test]
+    fn an_acknowledgement_names_a_hosts_finding_across_restarts() {
+        let mut found =
+            HostFinding::from_record(&host_record("/srv/pacs/a.dcm", "content-changed", "alert"))
+                .expect("an alert");
+        found.source = "record 41".into();
+        let key = found.key("ws-07");
+        assert_eq!(key.len(), 64);
+        assert_eq!(
+            key,
+            found.clone().key("ws-07"),
+            "the same finding, the same key"
+        );
+        assert_ne!(key, found.key("ws-08"));
+        let mut other = found.clone();
+        other.source = "record 42".into();
+        assert_ne!(
+            key,
+            other.key("ws-07"),
+            "the same text recorded twice is two"
+        );
+        let record = |action: &str, outcome: &str, detail: &str| serde_json::json!({"action": action, "outcome": outcome, "detail": detail});
+        let detail = host_acknowledgement_detail("ann acknowledged finding 7: ...", &key);
+        assert_eq!(
+            acknowledged_host_finding(&record("finding", "success", &detail)),
+            Some(key.clone())
+        );
+        assert_eq!(
+            acknowledged_host_finding(&record("finding", "findings", &detail)),
+            None,
+            "a finding's own record acknowledges nothing"
+        );
+        // A host's path holding the mark, in the middle of a detail: not an acknowledgement.
+        let posing = format!(
+            "ann acknowledged finding 7: alert added /x; host finding {key} (reported t); closed"
+        );
+        assert_eq!(
+            acknowledged_host_finding(&record("finding", "success", &posing)),
+            None
+        );
+        assert_eq!(
+            acknowledged_host_finding(&record("finding", "success", "")),
+            None
+        );
+        // The state keeps the key with the finding: what an acknowledgement records.
+        let state = GuardState::new();
+        state.host_finding("ws-07", &found);
+        assert_eq!(
+            state.open_findings().findings[0].host_key.as_deref(),
+            Some(key.as_str())
+        );
     }
 }

@@ -247,6 +247,7 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
         )
     };
     let trail = trail_status(snap.trail.as_ref());
+    let hosts = hosts_open(&snap.hosts_open);
     let admin = if auth.role >= Role::Administrator {
         "<p><a id=\"accounts-link\" href=\"/accounts\">Accounts</a></p>"
     } else {
@@ -258,7 +259,7 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
         &format!(
             "<section><h2>Overview</h2>\
              <p>Guard: <span id=\"guard\" data-alive=\"{}\">{guard}</span></p>\
-             <p>Audit trail: <span id=\"trail\">{trail}</span></p>{scrub}{admin}</section>\
+             <p>Audit trail: <span id=\"trail\">{trail}</span></p>{scrub}{admin}</section>{hosts}\
              <section><h2>Roots</h2><p class=\"hint\">Findings since the guard started, open until accepted. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started); its alerts, and what happened there (ransomware suspected, events lost), stay, marked undone, until a person acknowledges or accepts them.</p>\
              <p class=\"hint\" id=\"roots-dropped-hint\">A root keeps at most {max} open findings on the pages; past them its lowest severity go first, counted (each is on the audit trail). Its differences page then cannot be accepted until a full check or an acceptance of the whole root settles it. The alerts and what happened among those dropped are never forgotten by a check or an acceptance: the root stays shown with alerts, and they wait, counted, for an operator's acknowledgement on the alerts page (across restarts too). Before you accept a root, read what its last finding and the alerts page say was dropped.</p>{unread}\
              <table id=\"roots\"><thead><tr><th>Root</th><th>State</th><th>Alerts</th><th>Warnings</th><th>Info</th><th>Last finding</th></tr></thead>\
@@ -268,6 +269,32 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
             max = crate::guard::MAX_OPEN_FINDINGS,
             unread = dropped_unread(snap.dropped_unread.as_deref(), None),
         ),
+    )
+}
+
+/// The overview's line of each enrolled host with alerts or warnings open on the alerts
+/// page (issue 14, session 45): the count the hosts page shows
+/// ([`crate::guard::GuardState::host_open`]); nothing when none has.
+fn hosts_open(hosts: &[crate::guard::HostOpen]) -> String {
+    if hosts.is_empty() {
+        return String::new();
+    }
+    let mut rows = String::new();
+    for h in hosts {
+        let dropped = if h.dropped > 0 {
+            format!(" and {} dropped from it", h.dropped)
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            rows,
+            "<li class=\"bad\" data-host=\"{host}\" data-open=\"{open}\">host {host}: {open} open alerts/warnings on the alerts page{dropped}</li>",
+            host = esc(&h.host),
+            open = h.open,
+        );
+    }
+    format!(
+        "<section id=\"hosts-open\"><h2>Hosts</h2><p><a href=\"/alerts\">Alerts</a> · <a href=\"/hosts\">Hosts</a></p><ul>{rows}</ul></section>"
     )
 }
 

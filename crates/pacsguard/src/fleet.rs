@@ -856,6 +856,9 @@ pub struct HostListener {
     /// The console's pages (issue 14, session 45): each host's own alerts and warnings,
     /// and the console's alerts about a host, are listed on its alerts page.
     pub guard: Arc<pacsguard_console::GuardState>,
+    /// How many records of the console's trail its start's verification proved from the
+    /// first: only the acknowledgements among them are read back.
+    pub trail_proven: Option<u64>,
 }
 
 /// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on
@@ -1071,12 +1074,164 @@ fn host_records_to_pages(
     guard: Arc<pacsguard_console::GuardState>,
 ) -> pacsguard_fleet::console::HostRecords {
     Arc::new(move |host, records| {
-        for (_, line) in records {
-            if let Some(found) = pacsguard_console::guard::HostFinding::from_record(line) {
+        for (seq, line) in records {
+            if let Some(found) = host_finding_of_record(*seq, line) {
                 guard.host_finding(&host.name, &found);
             }
         }
     })
+}
+
+/// The alert or warning of the record `seq` of a host's trail, named by its place
+/// (what the console's start rebuilds it from, [`restore_host_findings`]).
+fn host_finding_of_record(seq: u64, line: &[u8]) -> Option<pacsguard_console::guard::HostFinding> {
+    let mut found = pacsguard_console::guard::HostFinding::from_record(line)?;
+    found.source = format!("record {seq}");
+    Some(found)
+}
+
+/// The console's own alert about a host as the pages list it, from its record on the
+/// console's trail (`record`: the event as written): the same whether it was just raised
+/// or read back at start, so one acknowledged stays closed across restarts.
+fn console_host_finding(record: &[u8]) -> Option<(String, pacsguard_console::guard::HostFinding)> {
+    let mut found = pacsguard_console::guard::HostFinding::from_record(record)?;
+    let host = found
+        .path
+        .strip_prefix(pacsguard_fleet::console::HOST_PATH_PREFIX)?
+        .to_string();
+    found.source = "console".into();
+    Some((host, found))
+}
+
+/// The most records of each host's trail the console reads at its start to list again
+/// its open alerts and warnings (its newest; issue 14, session 45: they lived in memory
+/// only, and an open `ransomware-suspected` vanished at a restart). Older ones stay in
+/// the store, not listed again; reaching it is said at start.
+pub const MAX_HOST_RECORDS_READ_AT_START: u64 = 100_000;
+/// Records of a host's trail read from the store at once while doing so (memory).
+const HOST_RECORDS_READ_CHUNK: u64 = 4_096;
+/// The most records of the console's own trail read at its start (its newest) for its
+/// alerts about hosts and the acknowledgements of hosts' findings; reaching it is said
+/// (an acknowledgement older than that is not read: what it closed may be listed again).
+pub const MAX_CONSOLE_RECORDS_READ_AT_START: usize = 100_000;
+
+/// What [`restore_host_findings`] listed again.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Restored {
+    /// Hosts' own alerts and warnings listed again.
+    reported: usize,
+    /// The console's own alerts about hosts listed again.
+    raised: usize,
+    /// Left closed: acknowledged on the console's trail.
+    acknowledged: usize,
+    /// Hosts whose trail holds more than [`MAX_HOST_RECORDS_READ_AT_START`] records.
+    hosts_cut: Vec<String>,
+    /// The console's trail holds more than [`MAX_CONSOLE_RECORDS_READ_AT_START`] records.
+    trail_cut: bool,
+}
+
+/// Says at start what [`restore_host_findings`] listed again, and where it stopped.
+fn say_restored(restored: &Restored) {
+    say(&format!(
+        "hosts' open alerts and warnings listed again from the store: {} reported by hosts, {} raised by this console ({} acknowledged stay closed)",
+        restored.reported, restored.raised, restored.acknowledged
+    ));
+    if !restored.hosts_cut.is_empty() {
+        say(&format!(
+            "only the newest {MAX_HOST_RECORDS_READ_AT_START} records of each host's trail were read for its open alerts (MAX_HOST_RECORDS_READ_AT_START): older alerts of {} are in the store, not listed again",
+            restored.hosts_cut.join(", ")
+        ));
+    }
+    if restored.trail_cut {
+        say(&format!(
+            "only the newest {MAX_CONSOLE_RECORDS_READ_AT_START} records of the console's trail were read for its alerts about hosts and their acknowledgements (MAX_CONSOLE_RECORDS_READ_AT_START): older ones are on the trail, and a host's alert acknowledged before them may be listed again"
+        ));
+    }
+}
+
+/// Lists again, at the console's start, each host's open alerts and warnings from what
+/// is stored: the records of its trail in the fleet's store, the console's own alerts
+/// about it on its trail, less those an operator acknowledged (the acknowledgements on
+/// the console's trail, only among the `proven` first records its start verified: a line
+/// added to the trail must not close a host's alert). Bounded by
+/// [`MAX_HOST_RECORDS_READ_AT_START`] per host and [`MAX_CONSOLE_RECORDS_READ_AT_START`],
+/// and on the pages by `MAX_OPEN_FINDINGS` per host as any finding. Called before the
+/// listener takes a report: what is stored after is listed as it comes, never twice.
+fn restore_host_findings(
+    home: &Home,
+    store: &mut dyn pacsguard_store::FleetStore,
+    guard: &pacsguard_console::GuardState,
+    proven: Option<u64>,
+) -> Result<Restored> {
+    let mut restored = Restored::default();
+    let mut acknowledged = std::collections::HashSet::new();
+    let mut raised = Vec::new();
+    let mut before = None;
+    let mut read = 0usize;
+    loop {
+        let page =
+            pacsguard_engine::audit_page(home, before, pacsguard_engine::MAX_TRAIL_PAGE_RECORDS)?;
+        for record in &page.records {
+            read += 1;
+            if read > MAX_CONSOLE_RECORDS_READ_AT_START {
+                restored.trail_cut = true;
+                break;
+            }
+            let seq = record.get("seq").and_then(serde_json::Value::as_u64);
+            if let Some(key) = pacsguard_console::guard::acknowledged_host_finding(record) {
+                if seq.zip(proven).is_some_and(|(seq, proven)| seq < proven) {
+                    acknowledged.insert(key);
+                }
+                continue;
+            }
+            if record.get("finding").is_some() {
+                let line = serde_json::to_vec(record).unwrap_or_default();
+                if let Some(found) = console_host_finding(&line) {
+                    raised.push(found);
+                }
+            }
+        }
+        match page.older {
+            Some(older) if !restored.trail_cut => before = Some(older),
+            _ => break,
+        }
+    }
+    let mut list = |host: &str, found: &pacsguard_console::guard::HostFinding| {
+        if acknowledged.contains(&found.key(host)) {
+            restored.acknowledged += 1;
+            false
+        } else {
+            guard.host_finding(host, found);
+            true
+        }
+    };
+    let hosts = store
+        .hosts()
+        .map_err(|e| anyhow!("reading the hosts: {e}"))?;
+    for host in &hosts {
+        let from = host.size.saturating_sub(MAX_HOST_RECORDS_READ_AT_START);
+        if from > 0 {
+            restored.hosts_cut.push(host.name.clone());
+        }
+        let mut at = from;
+        while at < host.size {
+            let to = at.saturating_add(HOST_RECORDS_READ_CHUNK).min(host.size);
+            let records = store
+                .host_records_between(host.id, at, to)
+                .map_err(|e| anyhow!("reading the records of host {}: {e}", host.name))?;
+            for (seq, line) in &records {
+                if let Some(found) = host_finding_of_record(*seq, line) {
+                    restored.reported += usize::from(list(&host.name, &found));
+                }
+            }
+            at = to;
+        }
+    }
+    // The newest was read first: listed oldest first, as they were raised.
+    for (host, found) in raised.iter().rev() {
+        restored.raised += usize::from(list(host, found));
+    }
+    Ok(restored)
 }
 
 fn listen_for_hosts(
@@ -1103,37 +1258,46 @@ fn listen_for_hosts(
         .map_err(|e| anyhow!("{}: {e}", key.display()))?;
     let pages = listen.guard.clone();
     let alert: pacsguard_fleet::console::Alert = Box::new(move |finding| {
-        // On the alerts page too, not only on the trail (issue 14, session 45): a new
-        // key, a fork, a silence is what the officer on call must see.
-        match finding
-            .path
-            .to_str()
-            .and_then(|p| p.strip_prefix(pacsguard_fleet::console::HOST_PATH_PREFIX))
-        {
-            Some(host) => pages.host_finding(
-                host,
-                &pacsguard_console::guard::HostFinding {
-                    severity: finding.severity,
-                    kind: finding.kind.to_string(),
-                    path: finding.path.display().to_string(),
-                    detail: finding.detail.clone(),
-                    time: String::new(),
-                },
-            ),
-            None => pages.finding(&finding),
-        }
         let actor = pacsguard_events::Actor {
             user: "console".into(),
             uid: nix::unistd::geteuid().as_raw(),
             sudo_user: None,
         };
-        if let Err(e) = inbox.push(pacsguard_events::Event::of_finding(actor, finding)) {
+        let event = pacsguard_events::Event::of_finding(actor, finding.clone());
+        // On the alerts page too, not only on the trail (issue 14, session 45): a new
+        // key, a fork, a silence is what the officer on call must see. Read from its
+        // record as the trail keeps it, as the next start reads it back (its key the
+        // same: an acknowledged one stays closed).
+        let shown = serde_json::to_vec(&event)
+            .ok()
+            .and_then(|line| console_host_finding(&line));
+        match shown {
+            Some((host, found)) => pages.host_finding(&host, &found),
+            None => pages.finding(&finding),
+        }
+        if let Err(e) = inbox.push(event) {
             say(&format!(
                 "fleet: an alert could not be queued for the trail: {e}"
             ));
         }
     });
     say(&format!("the fleet's store: {}", pool.at().describe()));
+    let restored = pool
+        .at()
+        .open()
+        .map_err(|e| anyhow!("the fleet's store: {e}"))
+        .and_then(|mut store| {
+            restore_host_findings(home, store.as_mut(), &listen.guard, listen.trail_proven)
+        })
+        .context("listing again the hosts' open alerts");
+    // A store unreachable at start is waited for by the listener (it backs off): the
+    // console starts all the same, and says what it could not list.
+    match restored {
+        Ok(restored) => say_restored(&restored),
+        Err(e) => say(&format!(
+            "the hosts' open alerts and warnings could NOT be listed again from the store: {e:#} (they are in the store and on the trail; the alerts page shows only those delivered or raised from now on)"
+        )),
+    }
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
         .with_pool(pool)
         .with_console_trail(trail)

@@ -219,7 +219,7 @@ impl pacsguard_console::Guardian for Hands {
     /// this once at its start ([`start_verification`]); this is for a later caller.
     fn bound_records(&self) -> Result<pacsguard_console::TrailBindings, String> {
         gather_bindings(&self.home)
-            .map(|(_, _, bindings)| bindings)
+            .map(|(_, _, bindings, _)| bindings)
             .map_err(|e| e.to_string())
     }
 
@@ -351,12 +351,16 @@ fn bound_fields() -> Vec<String> {
 /// The whole verification of the trail that `audit verify` does (`audit_follow` runs
 /// it and goes on from there), gathering the records that bind the console's store from
 /// its own pass: only those it proves may bind (see `pacsguard_audit::Gather`).
+/// Also the number of records it proved from the first (`Gather::proven_records`): the
+/// fleet listener reads back only those of its acknowledgements of hosts' findings.
+#[allow(clippy::type_complexity)]
 fn gather_bindings(
     home: &Home,
 ) -> Result<(
     Option<pacsguard_engine::AuditFollower>,
     pacsguard_engine::AuditVerifyReport,
     pacsguard_console::TrailBindings,
+    Option<u64>,
 )> {
     // At the limit the newest record of each account, session, request and link is kept
     // (what binds is each one's newest record), never the newest dropped.
@@ -385,6 +389,7 @@ fn gather_bindings(
         gather.overflowed(),
         report.report.problems.first().map(ToString::to_string),
     );
+    let proven = gather.proven_records();
     let mut bindings = pacsguard_console::TrailBindings {
         whole,
         problem,
@@ -398,7 +403,7 @@ fn gather_bindings(
             bindings.unproven.push((found.position(), found.record));
         }
     }
-    Ok((follower, report, bindings))
+    Ok((follower, report, bindings, proven))
 }
 
 /// What the start says of a trail whose bindings are not all proven: where the proof
@@ -431,14 +436,15 @@ fn binding_problem(
 }
 
 /// The start's whole verification: its follower goes on in the trail-verify thread (one
-/// whole pass at start, not two), its gathered records bind the console's store.
+/// whole pass at start, not two), its gathered records bind the console's store; with
+/// the number of records it proved from the first.
 fn start_verification(
     home: &Home,
     guard: &GuardState,
     state: &mut TrailFollow,
-) -> Result<pacsguard_console::TrailBindings> {
+) -> Result<(pacsguard_console::TrailBindings, Option<u64>)> {
     let now = std::time::SystemTime::now();
-    let (follower, report, bindings) = gather_bindings(home)?;
+    let (follower, report, bindings, proven) = gather_bindings(home)?;
     if follower.is_some() {
         state.whole_as_of = Some(now);
         state.round_started = Some(now);
@@ -446,7 +452,7 @@ fn start_verification(
     state.take_store_resets(report.store_resets);
     show_whole(guard, &report.report, &state.store_resets, now);
     state.follower = follower;
-    Ok(bindings)
+    Ok((bindings, proven))
 }
 
 /// The overview's trail line after a whole verification.
@@ -677,7 +683,7 @@ pub fn run(
     // checked against the records that verification proved, once.
     let started = std::time::Instant::now();
     let mut follow = TrailFollow::default();
-    let bindings = start_verification(&home, &guard, &mut follow)?;
+    let (bindings, trail_proven) = start_verification(&home, &guard, &mut follow)?;
     let bound = console.bind_to_trail_from(bindings)?;
     say(&format!(
         "accounts bound to the trail: {} as recorded{}{}; {} waiting request(s) bound ({:.1} s)",
@@ -888,6 +894,7 @@ pub fn run(
                 Duration::from_secs,
             ),
             guard: guard.clone(),
+            trail_proven,
         }),
         None => None,
     };

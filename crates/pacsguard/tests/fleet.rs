@@ -1792,6 +1792,8 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         "{}",
         stderr(&out)
     );
+    // The alerts page before the console's restart below.
+    let (_, before) = web.curl("GET", "/alerts", &[]);
     server.stop();
     // The console unreachable: a warning that the approval could not be confirmed,
     // never a silent "approved".
@@ -1831,6 +1833,60 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         trail.contains("was refused approving profile generation 1"),
         "{trail}"
     );
+    // Issue 14, session 45 (r45-fleet3): the console restarts. The hosts' open alerts
+    // are listed again from what is stored (the host's own, the console's about it),
+    // the acknowledged one stays closed, and the overview counts them as the hosts page
+    // does. Before, they lived in memory only: after a restart the alerts page said
+    // "None." of a host with an intrusion open.
+    let host_rows = |alerts: &str| {
+        alerts
+            .matches("<span class=\"host\">host ws-07</span>")
+            .count()
+    };
+    let listed = host_rows(&before);
+    assert!(listed > 0, "{before}");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let web = Web::of(&server, &console);
+    let (status, alerts) = web.curl("GET", "/alerts", &[]);
+    assert_eq!(status, 200, "{alerts}");
+    assert_eq!(
+        host_rows(&alerts),
+        listed,
+        "before: {before}\nafter: {alerts}"
+    );
+    assert!(
+        alerts.contains("host-key-new") && alerts.contains("host-trail-fork"),
+        "{alerts}"
+    );
+    assert_eq!(
+        alerts.matches("readme.txt").count(),
+        before.matches("readme.txt").count(),
+        "acknowledged before the restart, it stays closed: {alerts}"
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("hosts' open alerts and warnings listed again from the store"),
+        "{}",
+        server.stderr()
+    );
+    // The overview's count is the hosts page's (one source).
+    let (_, hosts_page) = web.curl("GET", "/hosts", &[]);
+    let counted = hosts_page
+        .split(" open alerts/warnings on the alerts page")
+        .next()
+        .and_then(|b| b.rsplit("; ").next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("the hosts page counts the host's open alerts");
+    assert!(counted > 0, "{hosts_page}");
+    let (_, overview) = web.curl("GET", "/", &[]);
+    assert!(
+        overview.contains(&format!(
+            "host ws-07: {counted} open alerts/warnings on the alerts page"
+        )),
+        "{overview}"
+    );
+    server.stop();
 }
 
 /// A console keeping its fleet on `pg` (`[console] fleet_store`), serving hosts, and a
