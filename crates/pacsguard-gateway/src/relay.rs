@@ -151,6 +151,58 @@ pub const SCREENING_THREADS: usize = 2;
 /// PacsGuard cannot look at, it says so with a warning) and a copy kept.
 pub const BACKGROUND_SCREENING_DEADLINE: Duration = Duration::from_secs(180);
 
+/// How many screenings may go on in the background at once (past their deadline, see
+/// [`BACKGROUND_SCREENING_DEADLINE`]): one thread fewer than [`SCREENING_THREADS`], so
+/// that a data set a refusing route holds (its sender waiting for the answer) always
+/// finds a thread within its deadline. Without it, two slow data sets sent on a
+/// forwarding route held both threads for three minutes, and every refusing route
+/// answered 0xA700 meanwhile (issue 16, session 45). A forwarded data set that starts
+/// while these are taken stops at its deadline, said in a warning naming this limit,
+/// its copy kept.
+pub const MAX_BACKGROUND_SCREENINGS: usize = SCREENING_THREADS - 1;
+
+/// The taking of one of [`MAX_BACKGROUND_SCREENINGS`] for the length of one screening,
+/// given back when dropped.
+struct BackgroundSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> BackgroundSlot<'a> {
+    /// For a forwarded data set's screening about to start: a slot when one is free,
+    /// else the ticket narrowed to its deadline (none needed for other tickets).
+    fn take(
+        taken: &'a std::sync::atomic::AtomicUsize,
+        ticket: &crate::screening_pool::Ticket,
+    ) -> Option<BackgroundSlot<'a>> {
+        if !ticket.goes_on() {
+            return None;
+        }
+        let free = taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_BACKGROUND_SCREENINGS).then_some(n + 1)
+            })
+            .is_ok();
+        if free {
+            Some(BackgroundSlot(taken))
+        } else {
+            ticket.narrow();
+            None
+        }
+    }
+}
+
+impl Drop for BackgroundSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a forwarded data set's records say when its screening could not go on past its
+/// deadline ([`MAX_BACKGROUND_SCREENINGS`]).
+fn background_full() -> String {
+    format!(
+        "MAX_BACKGROUND_SCREENINGS ({MAX_BACKGROUND_SCREENINGS}) screening(s) already went on in the background (a screening thread is kept for the data sets refusing routes hold)"
+    )
+}
+
 /// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
 /// release binary): the screening of a data set whose SOP Instance UID contains this
 /// variable's value panics, so a test can show what a panic of the screening does (no
@@ -259,6 +311,9 @@ struct Shared {
     /// a screening thread: each is then recorded as not screened, with an alert and a
     /// copy kept, rather than lost with the process unrecorded.
     screening_abandoned: std::sync::atomic::AtomicBool,
+    /// Screenings of forwarded data sets allowed to go on past their deadline, taken
+    /// ([`BackgroundSlot`], at most [`MAX_BACKGROUND_SCREENINGS`]).
+    background_screenings: std::sync::atomic::AtomicUsize,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
     /// Set when [`STOP_GRACE`] has passed after a stop: associations still in flight end
@@ -809,6 +864,7 @@ impl Gateway {
                 screener,
                 screening,
                 screening_abandoned: std::sync::atomic::AtomicBool::new(false),
+                background_screenings: std::sync::atomic::AtomicUsize::new(0),
                 evidence,
                 actor,
                 stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
@@ -3213,13 +3269,23 @@ impl Tap {
             if tokio::time::timeout(deadline, rx).await.is_err() && ticket.expire() {
                 // Not an alert (issue 16, session 45): the screening goes on and its
                 // late verdict raises one if it finds anything.
+                let goes_on = if ticket.narrowed() {
+                    format!(
+                        "its screening stopped there, as {}; what it found by then is recorded with a copy kept",
+                        background_full()
+                    )
+                } else {
+                    format!(
+                        "the screening goes on in the background (up to BACKGROUND_SCREENING_DEADLINE, {} s) and its verdict is recorded when it ends",
+                        BACKGROUND_SCREENING_DEADLINE.as_secs()
+                    )
+                };
                 forwarded_unscreened(
                     &shared,
                     &name,
                     format!(
-                        "{about} forwarded before its screening ended: its screening did not end within limits.screening_deadline ({} ms); {fate}; the screening goes on in the background (up to BACKGROUND_SCREENING_DEADLINE, {} s) and its verdict is recorded when it ends",
+                        "{about} forwarded before its screening ended: its screening did not end within limits.screening_deadline ({} ms); {fate}; {goes_on}",
                         deadline.as_millis(),
-                        BACKGROUND_SCREENING_DEADLINE.as_secs()
                     ),
                 );
             }
@@ -3526,6 +3592,8 @@ fn screen_instance(
             .screening_abandoned
             .load(std::sync::atomic::Ordering::Acquire);
     let named = about(&instance);
+    // Held to the screening's end (dropped with this function's locals).
+    let _background = BackgroundSlot::take(&shared.background_screenings, ticket);
     let Instance {
         bytes, reservation, ..
     } = instance;
@@ -3550,6 +3618,19 @@ fn screen_instance(
                     format!(
                         "{named} not screened: {}",
                         abandoned_at_stop(*shared.stopping.borrow())
+                    ),
+                ));
+            } else if ticket.narrowed() {
+                // Forwarded, it waited for a thread past its deadline, and the
+                // background screenings were all taken: not looked at, a warning.
+                findings.push(Finding::new(
+                    path.clone(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "{named} not screened: it went upstream as read (a forwarding route holds nothing back) and waited for a screening thread past limits.screening_deadline ({} ms), and {}",
+                        shared.limits.screening_deadline.as_millis(),
+                        background_full()
                     ),
                 ));
             } else if ticket.goes_on() {
@@ -3681,7 +3762,22 @@ fn screen_instance(
     // This screening took the ticket as cut: its verdict is the one the relay writes.
     let mut cut_here = false;
     let late = if cut {
-        if ticket.goes_on() {
+        if ticket.narrowed() {
+            // Forwarded, cut at its deadline because the background screenings were
+            // all taken: a warning naming why, the copy kept (below), as past the
+            // background time.
+            ticket.cut();
+            findings.push(Finding::new(
+                path.clone(),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "{named} not screened whole: it went upstream as read (a forwarding route holds nothing back) before its screening ended, and its screening stopped at limits.screening_deadline ({} ms), as {}; what it found by then is recorded",
+                    shared.limits.screening_deadline.as_millis(),
+                    background_full()
+                ),
+            ));
+        } else if ticket.goes_on() {
             // Forwarded, and its background time ran out too: what it did not reach
             // was not looked at, a warning naming the limit (issue 10's rule); the copy
             // is kept (below) for whoever wants to look further.
@@ -3934,7 +4030,7 @@ fn screen_instance(
         None
     };
     if kept && let Some(bytes) = file {
-        if late && alerts == 0 && !ticket.goes_on() {
+        if late && alerts == 0 && !ticket.goes_on() && !ticket.narrowed() {
             // The vault keeps a copy for a reason: its late screening's (a forwarded
             // one's is its warning, above).
             findings.push(Finding::new(
@@ -4711,6 +4807,7 @@ upstream_ae = "ARCHIVE"
             screener: Arc::new(Screener::default()),
             screening,
             screening_abandoned: std::sync::atomic::AtomicBool::new(false),
+            background_screenings: std::sync::atomic::AtomicUsize::new(0),
             evidence,
             passcode_check: crate::identity::refuse_every_passcode,
             screening_thread: || {},
@@ -5084,6 +5181,114 @@ upstream_ae = "ARCHIVE"
             vault.copies.lock().expect("lock").is_empty(),
             "no copy of a clean data set"
         );
+    }
+
+    /// Issue 16, session 45: while [`MAX_BACKGROUND_SCREENINGS`] screenings go on in the
+    /// background, a forwarded data set's screening does not go on past its deadline
+    /// (else two slow data sets on a forwarding route held both threads for three
+    /// minutes and every refusing route answered 0xA700): a warning naming the limit,
+    /// its copy kept, no alert; the slot is given back at a screening's end.
+    #[tokio::test]
+    async fn background_screenings_past_their_limit_stop_at_the_deadline_and_say_why() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits {
+            screening_deadline: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let shared = shared_with(
+            limits,
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        // The background screenings allowed are all running.
+        shared
+            .background_screenings
+            .store(MAX_BACKGROUND_SCREENINGS, Ordering::Release);
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
+        let details = || -> Vec<String> {
+            vault
+                .kept
+                .0
+                .lock()
+                .map(|k| k.iter().map(|e| e.detail.clone()).collect())
+                .unwrap_or_default()
+        };
+        tap(&shared, None).screen(instance("1.2.3.4.5"), true);
+        until("the deadline's record", || {
+            details()
+                .iter()
+                .any(|d| d.contains("its screening did not end within"))
+        })
+        .await;
+        drop(hold);
+        until("the screening pool idle", || shared.screening.busy() == 0).await;
+        until("the verdict", || {
+            details()
+                .iter()
+                .any(|d| d.contains("1.2.3.4.5") && d.contains("C-STORE SOP Instance UID"))
+        })
+        .await;
+        let kept = vault.kept.0.lock().expect("lock").clone();
+        let findings: Vec<_> = kept.iter().filter_map(|e| e.finding.as_ref()).collect();
+        assert!(
+            findings.iter().any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains("MAX_BACKGROUND_SCREENINGS (1)")),
+            "{kept:#?}"
+        );
+        assert!(
+            !findings.iter().any(|f| f.severity == Severity::Alert),
+            "{kept:#?}"
+        );
+        assert!(
+            !kept
+                .iter()
+                .any(|e| e.detail.contains("screened after forwarding")),
+            "{kept:#?}"
+        );
+        assert!(
+            !vault.copies.lock().expect("lock").is_empty(),
+            "a copy of what was not screened is kept"
+        );
+        // Nothing taken by the narrowed one is left behind.
+        assert_eq!(
+            shared.background_screenings.load(Ordering::Acquire),
+            MAX_BACKGROUND_SCREENINGS
+        );
+    }
+
+    /// A slot is taken only by a forwarded screening, at most MAX_BACKGROUND_SCREENINGS
+    /// at once, and given back when its screening ends.
+    #[test]
+    fn a_background_slot_is_taken_by_forwarded_screenings_only_and_given_back() {
+        let taken = AtomicUsize::new(0);
+        let later = Instant::now() + Duration::from_secs(60);
+        let held = crate::screening_pool::Ticket::until(later);
+        assert!(BackgroundSlot::take(&taken, &held).is_none());
+        assert!(!held.narrowed());
+        let first = crate::screening_pool::Ticket::forwarded(later, later);
+        let slot = BackgroundSlot::take(&taken, &first).expect("a free slot");
+        assert_eq!(taken.load(Ordering::Acquire), 1);
+        let second = crate::screening_pool::Ticket::forwarded(later, later);
+        assert!(BackgroundSlot::take(&taken, &second).is_none());
+        assert!(second.narrowed() && !second.goes_on());
+        assert_eq!(second.screening_ends(), Some(later));
+        drop(slot);
+        assert_eq!(taken.load(Ordering::Acquire), 0);
+        let third = crate::screening_pool::Ticket::forwarded(later, later);
+        assert!(BackgroundSlot::take(&taken, &third).is_some());
+        assert!(third.goes_on());
     }
 
     /// Issue 16, session 45: a forwarded data set whose screening also passes

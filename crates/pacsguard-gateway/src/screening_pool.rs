@@ -390,6 +390,10 @@ pub struct Ticket {
     /// When a forwarded data set's screening, gone on in the background past
     /// `deadline`, stops ([`Ticket::forwarded`]).
     background: Option<Instant>,
+    /// A forwarded data set's screening may not go on past its deadline after all: the
+    /// background screenings allowed at once were running when it started
+    /// ([`Ticket::narrow`]).
+    narrowed: std::sync::atomic::AtomicBool,
 }
 
 const OPEN: u8 = 0;
@@ -414,6 +418,7 @@ impl Ticket {
             state: AtomicU8::new(OPEN),
             deadline: Some(deadline),
             background: None,
+            narrowed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -425,6 +430,7 @@ impl Ticket {
             state: AtomicU8::new(OPEN),
             deadline: Some(deadline),
             background: Some(background.max(deadline)),
+            narrowed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -435,12 +441,29 @@ impl Ticket {
     /// When its screening stops: the background deadline of a forwarded data set, else
     /// its deadline.
     pub fn screening_ends(&self) -> Option<Instant> {
-        self.background.or(self.deadline)
+        if self.goes_on() {
+            self.background
+        } else {
+            self.deadline
+        }
     }
 
-    /// Whether its screening goes on past its deadline ([`Ticket::forwarded`]).
+    /// Whether its screening goes on past its deadline ([`Ticket::forwarded`], not
+    /// [`Ticket::narrow`]ed).
     pub fn goes_on(&self) -> bool {
-        self.background.is_some()
+        self.background.is_some() && !self.narrowed()
+    }
+
+    /// A forwarded data set's screening stops at its deadline after all, as a refusing
+    /// route's does: taken when the screenings allowed to go on in the background were
+    /// all running as it started (the relay's `BackgroundSlots`). Said by its records.
+    pub fn narrow(&self) {
+        self.narrowed.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Ticket::narrow`] was taken.
+    pub fn narrowed(&self) -> bool {
+        self.narrowed.load(Ordering::Acquire)
     }
 
     /// The screening finished: true when it was in time (its verdict answers).
