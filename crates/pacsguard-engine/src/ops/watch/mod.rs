@@ -8812,9 +8812,9 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
                  (tried VIEW_RETURN_WAIT later), the signed \
                  baseline with this run's {replayed} write(s) laid over it as the watcher \
                  made them (held in memory, MAX_RUN_WRITES_KEPT; the file not read back): \
-                 what it saw since the start is kept; lookups made while the file \
-                 failed read as nothing (not asked again once it failed), so a change \
-                 made then may have been reported as an arrival{stalled}",
+                 what it saw since the start is kept; a judgement that met the failed \
+                 file waited for this fall-back and was made against the view held in \
+                 memory{stalled}",
                 escape_path(root),
             ),
         );
