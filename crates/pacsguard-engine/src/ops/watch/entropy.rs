@@ -1338,6 +1338,45 @@ pub(super) mod tests {
         );
     }
 
+    /// Every real uncompressed image of pydicom's and pynetdicom's test files reads as
+    /// honest pixels, in every alignment measured (blocks counted from the value's start,
+    /// from the file's start, back from its end).
+    #[test]
+    fn real_uncompressed_images_hold_no_random_pixels() {
+        let mut seen = 0;
+        let mut random = Vec::new();
+        for dir in [
+            pacsguard_testkit::pydicom_files(),
+            pacsguard_testkit::pynetdicom_files(),
+        ] {
+            for path in pacsguard_testkit::files_under(&dir) {
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                if bytes.get(128..132) != Some(b"DICM".as_slice()) {
+                    continue;
+                }
+                let inspection = pacsguard_dicom::inspect(&bytes);
+                if !inspection
+                    .transfer_syntax
+                    .as_deref()
+                    .is_some_and(structured)
+                {
+                    continue;
+                }
+                if pacsguard_dicom::layout(&bytes).is_none() {
+                    continue;
+                }
+                seen += 1;
+                if let Some(found) = random_pixels(&path) {
+                    random.push(format!("{}: {found}", path.display()));
+                }
+            }
+        }
+        assert!(seen > 30, "{seen} real uncompressed images");
+        assert!(random.is_empty(), "{random:#?}");
+    }
+
     /// 256 KiB of 12-bit pixels with random bytes at the end, in the middle (the end the
     /// image's own), or nowhere: the first two read as random, the last does not.
     #[test]
