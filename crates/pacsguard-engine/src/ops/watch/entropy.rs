@@ -51,6 +51,18 @@ pub const MAX_ENTROPY_SAMPLES_PER_BATCH: usize = 8;
 /// and leaves the rest, so the file's average would hide it.
 const BLOCK: usize = 4096;
 
+/// The sub-block Pixel Data in the first MiB is measured over too, in the alignments of
+/// its blocks, when no whole block reads as random: intermittent encryption of 2 KiB of
+/// every 4 KiB leaves no block of [`BLOCK`] more than half ciphertext (issue 11, review
+/// rv45-watch case 2 `i2k4k`: 16 arrivals of 16 `info`). 2 KiB of random bytes measure
+/// about 7.91 bits/byte, most of them at or above [`RANDOM_BITS_PER_BYTE`].
+pub const SUB_BLOCK: usize = BLOCK / 2;
+
+/// Sub-blocks ([`SUB_BLOCK`]) that must read as random for Pixel Data to: one honest
+/// sub-block that happens to measure as random is no encryption (intermittent encryption
+/// of half an image leaves hundreds).
+pub const MIN_RANDOM_SUB_BLOCKS: usize = 4;
+
 /// Bits per byte at or above which a block reads as random (a random 4 KiB block measures
 /// about 7.95; uncompressed medical images stay well below).
 pub const RANDOM_BITS_PER_BYTE: f64 = 7.9;
@@ -354,6 +366,27 @@ pub fn random_pixels(path: &Path) -> Option<Randomness> {
     let interleaved = blocks_to_end(pixels, INTERLEAVED_BLOCK).chain(end_of(PIXEL_DATA_END_BYTES));
     if let Some(found) = interleaved.into_iter().find_map(lanes) {
         return Some(Randomness::Lanes(found));
+    }
+    // Its sub-blocks, counted from the value's start and from the file's start.
+    let sub_file_aligned = pixels
+        .get(start.next_multiple_of(SUB_BLOCK) - start..)
+        .unwrap_or_default()
+        .chunks_exact(SUB_BLOCK);
+    let random_subs: Vec<f64> = pixels
+        .chunks_exact(SUB_BLOCK)
+        .chain(
+            (!start.is_multiple_of(SUB_BLOCK))
+                .then_some(sub_file_aligned)
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(random_bits)
+        .collect();
+    if random_subs.len() >= MIN_RANDOM_SUB_BLOCKS {
+        return random_subs
+            .into_iter()
+            .reduce(f64::max)
+            .map(Randomness::Bytes);
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
         return None;
@@ -1336,6 +1369,32 @@ pub(super) mod tests {
             matches!(random_pixels(&path), Some(Randomness::Bytes(_))),
             "4 KiB of every 8 KiB aligned to the file"
         );
+    }
+
+    /// Issue 11, review rv45-watch case 2 `i2k4k`: 2 KiB of every 4 KiB of a real image's
+    /// Pixel Data encrypted, from its start or aligned to the file: no 4 KiB block, in any
+    /// alignment, is more than half ciphertext; its 2 KiB sub-blocks are found.
+    #[test]
+    fn half_of_every_block_encrypted_is_found_in_sub_blocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = pacsguard_testkit::pydicom_sample("examples_overlay.dcm");
+        let layout = pacsguard_dicom::layout(&real).expect("a layout");
+        let path = dir.path().join("i2k4k.dcm");
+        for from in [
+            layout.pixels.start,
+            layout.pixels.start.next_multiple_of(BLOCK),
+        ] {
+            let mut encrypted = real.clone();
+            for at in (from..encrypted.len()).step_by(BLOCK) {
+                let to = (at + SUB_BLOCK).min(encrypted.len());
+                encrypted[at..to].copy_from_slice(&xorshift(to - at, 70 + at as u64));
+            }
+            std::fs::write(&path, &encrypted).expect("test fixture");
+            assert!(
+                matches!(random_pixels(&path), Some(Randomness::Bytes(_))),
+                "2 KiB of every 4 KiB from {from}"
+            );
+        }
     }
 
     /// Every real uncompressed image of pydicom's and pynetdicom's test files reads as
