@@ -18,7 +18,9 @@ pub const ENTROPY_SAMPLE_BYTES: usize = 1 << 20;
 /// The tail is measured in blocks counted back from the file's end, so that its last
 /// bytes are in a block whatever the file's size (issue 11, review rv44-watch case 3:
 /// the last 5,274 bytes encrypted, in blocks counted from the start, filled no block
-/// whole, and 2 arrivals of 8 so encrypted were `info`).
+/// whole, and 2 arrivals of 8 so encrypted were `info`), and in blocks counted from the
+/// file's start too (review rv45-watch case 2 `tail64`: ransomware's 4 KiB chunks, aligned
+/// to the file, half filled each block counted from the end).
 pub const SAMPLE_TAIL_BYTES: u64 = 64 * 1024;
 pub const SAMPLE_SPREAD_BLOCKS: usize = 32;
 
@@ -48,6 +50,20 @@ pub const MAX_ENTROPY_SAMPLES_PER_BATCH: usize = 8;
 /// The block the entropy is measured over: intermittent encryption encrypts some blocks
 /// and leaves the rest, so the file's average would hide it.
 const BLOCK: usize = 4096;
+
+/// The sub-block Pixel Data in the first MiB is measured over too, in the alignments of
+/// its blocks, when no whole block reads as random: intermittent encryption of 2 KiB of
+/// every 4 KiB leaves no block of [`BLOCK`] more than half ciphertext (issue 11, review
+/// rv45-watch case 2 `i2k4k`: 16 arrivals of 16 `info`). 2 KiB of random bytes measure
+/// about 7.91 bits/byte, most of them at or above [`RANDOM_BITS_PER_BYTE`].
+pub const SUB_BLOCK: usize = BLOCK / 2;
+
+/// Sub-blocks ([`SUB_BLOCK`]) that must read as random for Pixel Data to: one honest
+/// sub-block that happens to measure as random is no encryption (intermittent encryption
+/// of half an image leaves hundreds). Of a small image, a quarter of the sub-blocks
+/// measured (at least one) suffices: review rv45-watch case 2 `i2k4k` on a real 64x64
+/// MR image (8 KiB of pixels) left 2 random, and it was `info`.
+pub const MIN_RANDOM_SUB_BLOCKS: usize = 4;
 
 /// Bits per byte at or above which a block reads as random (a random 4 KiB block measures
 /// about 7.95; uncompressed medical images stay well below).
@@ -209,12 +225,19 @@ pub fn random_written_by(
     use std::os::unix::fs::FileExt as _;
     let size = file.metadata().ok()?.len();
     let block = BLOCK as u64;
-    // Counted back from the end ([`SAMPLE_TAIL_BYTES`]): the file's last bytes are in one.
-    let from = size.saturating_sub(tail);
+    // The tail ([`SAMPLE_TAIL_BYTES`]) in both alignments: blocks counted back from the
+    // end, so that the file's last bytes are in one, and blocks counted from the file's
+    // start, where ransomware encrypts its chunks (issue 11, review rv45-watch case 2
+    // `tail64`: 4 KiB of every 8 KiB, aligned to the file, made each block counted from
+    // the end half ciphertext, and 16 arrivals of 16 were `info`).
+    let from = size.saturating_sub(tail) / block * block;
     let mut read = vec![0u8; usize::try_from(size - from).ok()?];
     file.read_exact_at(&mut read, from).ok()?;
+    // When the size is a multiple of a block the two alignments are one.
+    let end_aligned = (!size.is_multiple_of(block)).then(|| read.rchunks_exact(BLOCK));
     let mut highest = read
-        .rchunks_exact(BLOCK)
+        .chunks_exact(BLOCK)
+        .chain(end_aligned.into_iter().flatten())
         .filter_map(measure)
         .reduce(f64::max);
     // The blocks before the tail, the first (the header) left out.
@@ -325,13 +348,48 @@ pub fn random_pixels(path: &Path) -> Option<Randomness> {
     // within the head, else the head's end (the file's tail is read below).
     let value = head.bytes.get(start..end).unwrap_or(pixels);
     let end_of = |size: usize| value.len().checked_sub(size).and_then(|at| value.get(at..));
-    let blocks = blocks_to_end(pixels, BLOCK).chain(end_of(BLOCK));
+    // And its blocks counted from the file's start, where ransomware encrypts its chunks
+    // (issue 11, review rv45-watch case 2 `if4k8k`: 4 KiB of every 8 KiB aligned to the
+    // file made each block counted from the value's start half ciphertext, and 6 of 12
+    // images under 1 MiB were `info`).
+    let file_aligned = pixels
+        .get(start.next_multiple_of(BLOCK) - start..)
+        .unwrap_or_default()
+        .chunks_exact(BLOCK);
+    let blocks = blocks_to_end(pixels, BLOCK).chain(end_of(BLOCK)).chain(
+        (!start.is_multiple_of(BLOCK))
+            .then_some(file_aligned)
+            .into_iter()
+            .flatten(),
+    );
     if let Some(highest) = most_random(blocks) {
         return Some(Randomness::Bytes(highest));
     }
     let interleaved = blocks_to_end(pixels, INTERLEAVED_BLOCK).chain(end_of(PIXEL_DATA_END_BYTES));
     if let Some(found) = interleaved.into_iter().find_map(lanes) {
         return Some(Randomness::Lanes(found));
+    }
+    // Its sub-blocks, counted from the value's start and from the file's start.
+    let sub_file_aligned = pixels
+        .get(start.next_multiple_of(SUB_BLOCK) - start..)
+        .unwrap_or_default()
+        .chunks_exact(SUB_BLOCK);
+    let subs: Vec<&[u8]> = pixels
+        .chunks_exact(SUB_BLOCK)
+        .chain(
+            (!start.is_multiple_of(SUB_BLOCK))
+                .then_some(sub_file_aligned)
+                .into_iter()
+                .flatten(),
+        )
+        .collect();
+    let needed = MIN_RANDOM_SUB_BLOCKS.min((subs.len() / 4).max(1));
+    let random_subs: Vec<f64> = subs.into_iter().filter_map(random_bits).collect();
+    if random_subs.len() >= needed {
+        return random_subs
+            .into_iter()
+            .reduce(f64::max)
+            .map(Randomness::Bytes);
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
         return None;
@@ -1253,6 +1311,139 @@ pub(super) mod tests {
                 "{name}: its last 5,274 bytes encrypted"
             );
         }
+    }
+
+    /// Issue 11, review rv45-watch case 2 (`tail64`, `if4k8k`): ransomware's usual
+    /// chunking, 4 KiB of every 8 KiB encrypted aligned to the file, in the last 64 KiB
+    /// of a file whose size is no multiple of 4 KiB (the tail's blocks, counted back from
+    /// its end, each held half ciphertext: 16 of 16 arrivals `info`), or over the Pixel
+    /// Data of a real image of under 1 MiB whose value does not begin on a 4 KiB boundary
+    /// (its blocks counted from where it begins: half ciphertext each). Both are found;
+    /// the honest files are not.
+    #[test]
+    fn ciphertext_in_file_aligned_chunks_is_found_whatever_the_other_alignment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chunk_every_8k = |bytes: &mut Vec<u8>, from: usize, seed: u64| {
+            let end = bytes.len();
+            for at in (from..end).step_by(2 * BLOCK) {
+                let to = (at + BLOCK).min(end);
+                bytes[at..to].copy_from_slice(&xorshift(to - at, seed + at as u64));
+            }
+        };
+        // 2 MiB of 12-bit values and 2,000 bytes more: the tail.
+        let honest: Vec<u8> = (0..(1_048_576 + 1_000))
+            .flat_map(|i: usize| (((i * 31) % 4096) as u16).to_le_bytes())
+            .collect();
+        assert_ne!(honest.len() % BLOCK, 0);
+        let look = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).expect("test fixture");
+            let file = std::fs::File::open(&path).expect("open");
+            random_written(&file, SAMPLE_TAIL_BYTES, 0)
+        };
+        assert_eq!(look("honest", &honest), None);
+        let mut tail = honest.clone();
+        let tail_from = (honest.len() - SAMPLE_TAIL_BYTES as usize) / BLOCK * BLOCK;
+        chunk_every_8k(&mut tail, tail_from, 64);
+        assert!(look("tail64", &tail).is_some(), "file-aligned tail chunks");
+        // Counted back from the end, as before, still: the end's last bytes alone.
+        let mut end = honest.clone();
+        let at = end.len() - BLOCK;
+        end[at..].copy_from_slice(&xorshift(BLOCK, 65));
+        assert!(look("end", &end).is_some(), "the last 4 KiB");
+
+        // A real image under 1 MiB, its Pixel Data not on a 4 KiB boundary.
+        let real = pacsguard_testkit::pydicom_sample("examples_overlay.dcm");
+        let layout = pacsguard_dicom::layout(&real).expect("a layout");
+        assert_ne!(layout.pixels.start % BLOCK, 0);
+        assert!(real.len() < ENTROPY_SAMPLE_BYTES);
+        let path = dir.path().join("small.dcm");
+        std::fs::write(&path, &real).expect("test fixture");
+        assert_eq!(random_pixels(&path), None, "honest");
+        let mut encrypted = real.clone();
+        // From its first 8 KiB boundary: a header left readable.
+        chunk_every_8k(
+            &mut encrypted,
+            layout.pixels.start.next_multiple_of(2 * BLOCK),
+            66,
+        );
+        std::fs::write(&path, &encrypted).expect("test fixture");
+        assert!(
+            matches!(random_pixels(&path), Some(Randomness::Bytes(_))),
+            "4 KiB of every 8 KiB aligned to the file"
+        );
+    }
+
+    /// Issue 11, review rv45-watch case 2 `i2k4k`: 2 KiB of every 4 KiB of a real image's
+    /// Pixel Data encrypted, from its start or aligned to the file: no 4 KiB block, in any
+    /// alignment, is more than half ciphertext; its 2 KiB sub-blocks are found.
+    #[test]
+    fn half_of_every_block_encrypted_is_found_in_sub_blocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = pacsguard_testkit::pydicom_sample("examples_overlay.dcm");
+        let layout = pacsguard_dicom::layout(&real).expect("a layout");
+        let path = dir.path().join("i2k4k.dcm");
+        // A real 64x64 MR image too: 8 KiB of pixels, 2 sub-blocks encrypted.
+        let small = pacsguard_testkit::pydicom_sample("MR_small.dcm");
+        let small_layout = pacsguard_dicom::layout(&small).expect("a layout");
+        assert_eq!(small_layout.pixels.len(), 8_192);
+        for (real, from) in [
+            (&real, layout.pixels.start),
+            (&real, layout.pixels.start.next_multiple_of(BLOCK)),
+            (&small, small_layout.pixels.start),
+        ] {
+            std::fs::write(&path, real).expect("test fixture");
+            assert_eq!(random_pixels(&path), None, "honest");
+            let mut encrypted = real.clone();
+            for at in (from..encrypted.len()).step_by(BLOCK) {
+                let to = (at + SUB_BLOCK).min(encrypted.len());
+                encrypted[at..to].copy_from_slice(&xorshift(to - at, 70 + at as u64));
+            }
+            std::fs::write(&path, &encrypted).expect("test fixture");
+            assert!(
+                matches!(random_pixels(&path), Some(Randomness::Bytes(_))),
+                "2 KiB of every 4 KiB from {from}"
+            );
+        }
+    }
+
+    /// Every real uncompressed image of pydicom's and pynetdicom's test files reads as
+    /// honest pixels, in every alignment measured (blocks counted from the value's start,
+    /// from the file's start, back from its end).
+    #[test]
+    fn real_uncompressed_images_hold_no_random_pixels() {
+        let mut seen = 0;
+        let mut random = Vec::new();
+        for dir in [
+            pacsguard_testkit::pydicom_files(),
+            pacsguard_testkit::pynetdicom_files(),
+        ] {
+            for path in pacsguard_testkit::files_under(&dir) {
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                if bytes.get(128..132) != Some(b"DICM".as_slice()) {
+                    continue;
+                }
+                let inspection = pacsguard_dicom::inspect(&bytes);
+                if !inspection
+                    .transfer_syntax
+                    .as_deref()
+                    .is_some_and(structured)
+                {
+                    continue;
+                }
+                if pacsguard_dicom::layout(&bytes).is_none() {
+                    continue;
+                }
+                seen += 1;
+                if let Some(found) = random_pixels(&path) {
+                    random.push(format!("{}: {found}", path.display()));
+                }
+            }
+        }
+        assert!(seen > 30, "{seen} real uncompressed images");
+        assert!(random.is_empty(), "{random:#?}");
     }
 
     /// 256 KiB of 12-bit pixels with random bytes at the end, in the middle (the end the
