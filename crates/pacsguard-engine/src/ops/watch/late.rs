@@ -20,6 +20,7 @@ use pacsguard_profile::HashAlgorithm;
 
 use super::Stored;
 use super::codec::{Proof, Unproven};
+use super::inodes::Inodes;
 
 /// Files waiting for their proof at once. Full, one more re-compression whose proof is
 /// unfinished is not judged by its stream: it stays the alert it is, its detail saying
@@ -58,7 +59,7 @@ pub(super) struct LateProof {
     /// Whether it is another file than the one stored under its SOP Instance UID
     /// (`Origins::another_file`): other pixels then disprove nothing alone.
     pub another_file: bool,
-    /// The file as it was walked: one changed since is left to its own verification.
+    /// The file as it was walked: its inode is followed ([`LateProof::whereabouts`]).
     pub meta: Meta,
     /// The process that wrote it, when fanotify named one.
     pub writer: Option<String>,
@@ -69,20 +70,37 @@ pub(super) struct LateProof {
     pub out_of_bytes: u32,
 }
 
+/// Where a queued proof's file is when its turn comes ([`LateProof::whereabouts`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Whereabouts {
+    /// Its path holds its inode still, whatever its times, mode or bytes since: proven
+    /// as it is now.
+    Here,
+    /// Its path no longer holds its inode, another guarded name does: proven there.
+    Moved(PathBuf),
+    /// No guarded name holds its inode any more (removed, or renamed out of every root).
+    Gone,
+}
+
 impl LateProof {
-    /// Whether the file at its path is still the one walked (size, times, inode): one
-    /// written again since has a change of its own, verified and proven as any other.
-    pub fn unchanged(&self) -> bool {
-        std::fs::symlink_metadata(&self.finding.path).is_ok_and(|m| {
-            m.is_file()
-                && m.len() == self.meta.size
-                && m.ino() == self.meta.ino
-                && m.dev() == self.meta.dev
-                && m.mtime() == self.meta.mtime.sec
-                && m.mtime_nsec() == i64::from(self.meta.mtime.nsec)
-                && m.ctime() == self.meta.ctime.sec
-                && m.ctime_nsec() == i64::from(self.meta.ctime.nsec)
-        })
+    /// Where its file is now, followed by its inode. Review rv45-proof finding 1: a
+    /// queued proof was dropped in silence when the file's times or path changed
+    /// (`chmod 644`, the same bytes written again, `mv a.dcm a.x.dcm`), and the forged
+    /// stream stayed a `proof-unfinished` warning for good: the view already held it
+    /// "as written", so its own verification found nothing. A proof finishes on the file
+    /// as it is (a file written again since is proven as it now is, besides its own
+    /// verification), and one whose file is gone says so.
+    pub fn whereabouts(&self, inodes: &Inodes) -> Whereabouts {
+        let inode = (self.meta.dev, self.meta.ino);
+        let here = std::fs::symlink_metadata(&self.finding.path)
+            .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == inode);
+        if here {
+            return Whereabouts::Here;
+        }
+        match inodes.holding(inode).into_iter().next() {
+            Some(path) => Whereabouts::Moved(path),
+            None => Whereabouts::Gone,
+        }
     }
 }
 
@@ -291,6 +309,32 @@ mod tests {
                 .is_some_and(|l| l.finding.path == Path::new("/archive/b.dcm"))
         );
         assert!(!proofs.is_empty());
+    }
+
+    /// Review rv45-proof: a queued file whose mode or times changed is still proven
+    /// where it is, one renamed is followed by its inode, one gone is said gone.
+    #[test]
+    fn a_queued_proof_follows_its_file_by_inode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.dcm");
+        std::fs::write(&path, b"forged stream").expect("write");
+        let walked = std::fs::symlink_metadata(&path).expect("stat");
+        let mut late = queued(path.to_str().expect("utf-8"));
+        late.meta.dev = walked.dev();
+        late.meta.ino = walked.ino();
+        let mut inodes = Inodes::default();
+        assert!(inodes.insert((walked.dev(), walked.ino()), &path));
+        // chmod and the same bytes written again: its times change, its inode does not.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .expect("chmod");
+        std::fs::write(&path, b"forged stream").expect("write again");
+        assert_eq!(late.whereabouts(&inodes), Whereabouts::Here);
+        let moved = dir.path().join("a.x.dcm");
+        std::fs::rename(&path, &moved).expect("mv");
+        assert!(inodes.insert((walked.dev(), walked.ino()), &moved));
+        assert_eq!(late.whereabouts(&inodes), Whereabouts::Moved(moved.clone()));
+        std::fs::remove_file(&moved).expect("rm");
+        assert_eq!(late.whereabouts(&inodes), Whereabouts::Gone);
     }
 
     const JLS: &str = "1.2.840.10008.1.2.4.80";

@@ -6440,11 +6440,37 @@ impl<'a> Guard<'a> {
         };
         let mut finished: Vec<(late::LateProof, late::Verdict)> = Vec::new();
         while let Some(next) = self.late_proofs.front() {
-            if !next.unchanged() {
-                self.late_proofs.pop();
-                continue;
-            }
-            let path = next.finding.path.clone();
+            // Followed by its inode (review rv45-proof finding 1: dropped in silence when
+            // its times or path changed, the forgery a warning for good).
+            let whereabouts = match self.inodes.read() {
+                Ok(inodes) => next.whereabouts(&inodes),
+                Err(_) => next.whereabouts(&inodes::Inodes::default()),
+            };
+            let path = match whereabouts {
+                late::Whereabouts::Here => next.finding.path.clone(),
+                late::Whereabouts::Moved(path) => {
+                    if let Some(front) = self.late_proofs.front_mut() {
+                        front.finding.path.clone_from(&path);
+                    }
+                    path
+                }
+                late::Whereabouts::Gone => {
+                    if let Some(done) = self.late_proofs.pop() {
+                        finished.push((
+                            done,
+                            late::Verdict::Unsettled(
+                                "its file was removed, or renamed out of every guarded \
+                                 name, before its proof finished"
+                                    .to_string(),
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let Some(next) = self.late_proofs.front() else {
+                break;
+            };
             let stored = &next.stored;
             let proof = budget.prove(
                 &path,
