@@ -1471,7 +1471,7 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         body.contains("What the host recorded")
             && body.contains("baseline generation 1 signed")
             && body.contains(&format!(
-                "roots <span class=\"reported-objects\">{}",
+                "roots <span class=\"reported-objects\"><span class=\"host-wrote\">\"{}\"",
                 host.tree_str()
             )),
         "{body}"
