@@ -24,6 +24,13 @@ const MAX_LAST_DETAIL_BYTES: usize = 300;
 /// ([`GuardState::acknowledge_dropped`]).
 pub const MAX_OPEN_FINDINGS: usize = 1_000;
 
+/// The most of the console's own alerts about one host (an unapproved profile, a fork,
+/// a new key, a gap, a silence: one per kind and generation, so few) kept open on the
+/// pages, in a bucket of their own: a host flooding its own alerts past
+/// [`MAX_OPEN_FINDINGS`] drops only its own, never these (review rv45-fleet). Past it,
+/// the oldest of them goes, counted against the host and said, as any.
+pub const MAX_CONSOLE_HOST_FINDINGS: usize = 100;
+
 /// The longest text of a host's finding (its kind, path, detail, time) the pages keep,
 /// in characters: the host writes them (issue 14, session 45); the rest is on the
 /// console's copy of its trail, and the cut is said (`…`).
@@ -73,6 +80,12 @@ pub struct HostFinding {
 }
 
 impl HostFinding {
+    /// Whether the console raised it about the host ([`HostFinding::source`]
+    /// `console`), not the host: what the host sends never drops it from the pages.
+    pub fn raised_by_console(&self) -> bool {
+        self.source == "console"
+    }
+
     /// The alert or warning of one record of a host's trail (a JSON audit record with a
     /// `finding`); `None` for any other record (info, no finding, not JSON): the host
     /// writes it, so nothing in it is trusted further than shown, escaped and bounded.
@@ -183,6 +196,10 @@ pub struct OpenFinding {
     /// For a host's finding: [`HostFinding::key`], what its acknowledgement records.
     #[serde(skip)]
     pub host_key: Option<String>,
+    /// One the console raised about a host (not one the host reported): kept in its own
+    /// bucket of [`MAX_CONSOLE_HOST_FINDINGS`], so the host's flood never drops it.
+    #[serde(skip)]
+    raised_by_console: bool,
     /// An alert whose root a full re-check found as profiled since ([`GuardState::intact`]):
     /// the state it reported is no more, but nobody has taken it in yet, so it stays shown
     /// (marked so) until a person accepts or acknowledges it. A planted web shell deleted
@@ -515,6 +532,18 @@ struct Inner {
     hourly: crate::charts::Hourly,
 }
 
+/// Where a run's finding numbers start (the last one before its first): the
+/// microseconds since 1970 at its start. Numbers went from 1 at every start, so a form
+/// shown before a restart acknowledged a different, new finding of the same number
+/// (review rv45-fleet, case18). A run would have to number more than a million findings
+/// a second, or the clock go back past its last, for the next run to meet one of its
+/// numbers; every number stays below 2^53, so a page's script reads it exactly.
+fn first_id(now: SystemTime) -> u64 {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
+        .unwrap_or(0)
+}
+
 #[derive(Debug)]
 pub struct GuardState {
     inner: Mutex<Inner>,
@@ -536,7 +565,7 @@ impl Default for GuardState {
                 dropped_undone: BTreeMap::new(),
                 dropped_unprovable: BTreeMap::new(),
                 dropped_unread: None,
-                last_id: 0,
+                last_id: first_id(SystemTime::now()),
                 hourly: crate::charts::Hourly::default(),
             }),
         }
@@ -710,8 +739,19 @@ impl Inner {
     /// severity open, oldest first. Another root's findings are never touched. Before
     /// (review s35, s36) the oldest of all went, so 1,001 arrivals in an append-only store
     /// pushed a static root's alert off the pages.
-    fn evict(&mut self, root: &str) {
-        if self.open.iter().filter(|f| f.root == root).count() <= MAX_OPEN_FINDINGS {
+    ///
+    /// The console's own alerts about a host ([`OpenFinding::raised_by_console`]) are a
+    /// bucket of their own, bounded by [`MAX_CONSOLE_HOST_FINDINGS`]: what the host sends
+    /// drops only the host's own (review rv45-fleet: a flood of 1,100 files dropped the
+    /// console's "profile not approved" alert about that host).
+    fn evict(&mut self, root: &str, raised_by_console: bool) {
+        let limit = if raised_by_console {
+            MAX_CONSOLE_HOST_FINDINGS
+        } else {
+            MAX_OPEN_FINDINGS
+        };
+        let bucket = |f: &OpenFinding| f.root == root && f.raised_by_console == raised_by_console;
+        if self.open.iter().filter(|f| bucket(f)).count() <= limit {
             return;
         }
         // Of one severity, an undone alert goes first: its state is no more, so dropping
@@ -720,7 +760,7 @@ impl Inner {
             .open
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.root == root)
+            .filter(|(_, f)| bucket(f))
             .min_by_key(|(_, f)| (f.rank, !f.undone, f.id))
             .map(|(i, _)| i);
         let Some(gone) = victim.and_then(|i| self.open.remove(i)) else {
@@ -840,10 +880,11 @@ impl GuardState {
                 outside: root_raw.is_none_or(|r| !finding.path.starts_with(r)),
                 difference: is_difference(finding.kind),
                 received: Instant::now(),
+                raised_by_console: false,
             });
             // Past the limit one of this root's own is dropped and counted against it:
             // its list is now incomplete (the one dropped may be the new finding itself).
-            inner.evict(&root_of);
+            inner.evict(&root_of, false);
             let unsettled = inner.dropped.get(&root_of).is_some_and(|n| *n > 0);
             let unseen = inner.unseen(&root_of);
             let root = inner
@@ -895,6 +936,7 @@ impl GuardState {
     pub fn host_finding(&self, host: &str, reported: &HostFinding) {
         self.with(|inner| {
             let root = host_root(host);
+            let raised_by_console = reported.raised_by_console();
             inner.last_id += 1;
             inner.open.push_back(OpenFinding {
                 id: inner.last_id,
@@ -918,8 +960,9 @@ impl GuardState {
                 outside: true,
                 difference: false,
                 received: Instant::now(),
+                raised_by_console,
             });
-            inner.evict(&root);
+            inner.evict(&root, raised_by_console);
         });
     }
 
@@ -2350,5 +2393,77 @@ mod tests {
             state.open_findings().findings[0].host_key.as_deref(),
             Some(key.as_str())
         );
+    }
+
+    /// Review rv45-fleet (case9, case10): a host's flood of its own alerts never drops
+    /// the console's own alerts about that host (unapproved profile, fork, new key, gap,
+    /// silence): those are kept in their own bucket, bounded on their own.
+    #[test]
+    fn a_hosts_flood_never_drops_the_consoles_own_alerts_about_it() {
+        let state = GuardState::new();
+        let found = |path: &str, kind: &str, source: &str| HostFinding {
+            severity: Severity::Alert,
+            kind: kind.into(),
+            path: path.into(),
+            detail: "x".into(),
+            time: String::new(),
+            source: source.into(),
+        };
+        state.host_finding(
+            "h5",
+            &found("host h5", "host-profile-unapproved", "console"),
+        );
+        for i in 0..MAX_OPEN_FINDINGS + 100 {
+            state.host_finding(
+                "h5",
+                &found(&format!("/srv/junk/{i}"), "added", &format!("record {i}")),
+            );
+        }
+        let open = state.open_findings();
+        assert!(
+            open.findings
+                .iter()
+                .any(|f| f.kind == "host-profile-unapproved"),
+            "the console's own alert about h5 dropped by h5's flood"
+        );
+        assert_eq!(state.host_open("h5"), (MAX_OPEN_FINDINGS + 1, 100));
+        // The console's own are bounded too, on their own: the host's stay.
+        for i in 0..MAX_CONSOLE_HOST_FINDINGS {
+            state.host_finding(
+                "h5",
+                &found(&format!("host h5 {i}"), "host-silent", "console"),
+            );
+        }
+        assert_eq!(
+            state.host_open("h5"),
+            (MAX_OPEN_FINDINGS + MAX_CONSOLE_HOST_FINDINGS, 101)
+        );
+        assert!(
+            !state
+                .open_findings()
+                .findings
+                .iter()
+                .any(|f| f.kind == "host-profile-unapproved"),
+            "the oldest of the console's own goes first past its own bound"
+        );
+    }
+
+    /// Review rv45-fleet (case18): a finding's number is never one a former run of the
+    /// console used, so an acknowledgement posted from a page shown before a restart
+    /// names nothing of this run.
+    #[test]
+    fn finding_numbers_are_never_reused_across_restarts() {
+        let before = GuardState::new();
+        one(&before, "/srv/a", FindingKind::Added, Severity::Alert);
+        let old = before.open_findings().findings[0].id;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let after = GuardState::new();
+        one(&after, "/srv/b", FindingKind::Added, Severity::Alert);
+        let new = after.open_findings().findings[0].id;
+        assert!(
+            new > old,
+            "finding {new} of the new run reuses or precedes {old}"
+        );
+        assert!(!after.acknowledge(old, "op: meant the old one".into()));
     }
 }

@@ -202,7 +202,30 @@ pub fn reported_for(
     })
 }
 
-/// What the page shows of `found` (escaped with `esc`).
+/// A text the host wrote as the page shows it: in an element of its own
+/// (`host-wrote`), between quotes, its own quotes and backslashes escaped with a
+/// backslash, then escaped with `esc`. Shown bare, a reason holding `"; paths …;
+/// differences taken in: …` read as the page's own structure (review rv45-fleet, case13).
+fn quoted(text: &str, esc: &impl Fn(&str) -> String) -> String {
+    let inner = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("<span class=\"host-wrote\">\"{}\"</span>", esc(&inner))
+}
+
+/// A kind of difference as shown: bare when it is a plain name (`content-changed`), as
+/// every kind this program writes is; else [`quoted`] (the host wrote it).
+fn kind_shown(kind: &str, esc: &impl Fn(&str) -> String) -> String {
+    if !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        kind.to_string()
+    } else {
+        quoted(kind, esc)
+    }
+}
+
+/// What the page shows of `found` (escaped with `esc`; what the host wrote [`quoted`]).
 pub fn shown(found: &Found, generation: u64, esc: impl Fn(&str) -> String) -> String {
     match found {
         Found::NotFound {
@@ -225,15 +248,15 @@ pub fn shown(found: &Found, generation: u64, esc: impl Fn(&str) -> String) -> St
         ),
         Found::Reported(r) => {
             let mut text = format!(
-                "<div class=\"reported\">What the host recorded (record {}, as the host wrote it): <code>{}</code> at {} by {}: \"{}\"",
+                "<div class=\"reported\">What the host recorded (record {}, as the host wrote it): <code>{}</code> at {} by {}: {}",
                 r.seq,
                 esc(&r.action),
                 esc(&r.time),
                 esc(&r.who),
-                esc(&r.detail)
+                quoted(&r.detail, &esc)
             );
             if let Some(reason) = &r.reason {
-                text.push_str(&format!("; reason \"{}\"", esc(reason)));
+                text.push_str(&format!("; reason {}", quoted(reason, &esc)));
             }
             if !r.objects.is_empty() {
                 let more = r.objects_count.saturating_sub(r.objects.len());
@@ -246,7 +269,7 @@ pub fn shown(found: &Found, generation: u64, esc: impl Fn(&str) -> String) -> St
                     },
                     r.objects
                         .iter()
-                        .map(|p| esc(p))
+                        .map(|p| quoted(p, &esc))
                         .collect::<Vec<_>>()
                         .join(", "),
                     if more > 0 {
@@ -260,7 +283,7 @@ pub fn shown(found: &Found, generation: u64, esc: impl Fn(&str) -> String) -> St
                 let kinds: Vec<String> = r
                     .kinds
                     .iter()
-                    .map(|(k, n)| format!("{n} {}", esc(k)))
+                    .map(|(k, n)| format!("{n} {}", kind_shown(k, &esc)))
                     .collect();
                 text.push_str(&format!(
                     "; {}: <span class=\"reported-kinds\">{}</span>{}",
@@ -285,7 +308,7 @@ pub fn shown(found: &Found, generation: u64, esc: impl Fn(&str) -> String) -> St
                         "; first: {}",
                         r.first_paths
                             .iter()
-                            .map(|p| esc(p))
+                            .map(|p| quoted(p, &esc))
                             .collect::<Vec<_>>()
                             .join(", ")
                     ));
@@ -393,5 +416,31 @@ mod tests {
         let r = describe(&lines, 7).expect("found");
         assert_eq!(r.detail.chars().count(), MAX_TEXT_CHARS + 1);
         assert_eq!(r.objects[0].chars().count(), MAX_TEXT_CHARS + 1);
+    }
+
+    /// Review rv45-fleet (case13): a reason (or any text the host wrote) with a quote
+    /// and words of the page's own ("paths ...; differences taken in: ...") is shown in
+    /// an element of its own, its quotes escaped, so it cannot read as the page's
+    /// structure around it.
+    #[test]
+    fn what_the_host_wrote_is_shown_quoted_never_as_the_pages_structure() {
+        let lines = vec![line(
+            9,
+            r#"{"actor":{"user":"root","uid":0},"action":"accept","outcome":"success","objects":["/srv/pacs/junk/implant.dcm"],"detail":"1 differences accepted into baseline generation 3","reason":"CHG-4471 patch\"; paths /srv/pacs/readme.txt ; differences taken in: 1 content-changed \\ \"","generation":3}"#,
+        )];
+        let r = describe(&lines, 3).expect("found");
+        let page = shown(&Found::Reported(Box::new(r)), 3, crate::pages::esc);
+        assert!(
+            page.contains(
+                "; reason <span class=\"host-wrote\">\"CHG-4471 patch\\&quot;; paths /srv/pacs/readme.txt ; differences taken in: 1 content-changed \\\\ \\&quot;\"</span>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<span class=\"reported-objects\"><span class=\"host-wrote\">\"/srv/pacs/junk/implant.dcm\"</span></span>"
+            ),
+            "{page}"
+        );
     }
 }

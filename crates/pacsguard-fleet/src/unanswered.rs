@@ -293,4 +293,15 @@ impl FleetStore for Unanswered {
     ) -> Result<(), StoreError> {
         self.inner().set_host_four_eyes(on, by, reason, now)
     }
+    fn fleet_identity_fingerprint(&mut self) -> Result<Option<String>, StoreError> {
+        self.inner().fleet_identity_fingerprint()
+    }
+    fn set_fleet_identity_fingerprint(
+        &mut self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.inner()
+            .set_fleet_identity_fingerprint(fingerprint, now)
+    }
 }

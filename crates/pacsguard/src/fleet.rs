@@ -1330,21 +1330,36 @@ fn listen_for_hosts(
 /// configured, the console's own was never made and the fleet's store holds enrolled
 /// hosts, they pinned the configured one; it is presented still, and said, with what
 /// its renewal means and how to move the hosts. Said on stderr which it is.
+///
+/// The fleet identity's fingerprint is kept in the fleet's store when first made or
+/// seen ([`pacsguard_store::FleetStore::fleet_identity_fingerprint`]); a start that finds
+/// other files (`HOME/console/cert.pem`, `key.pem` deleted or overwritten) while hosts
+/// are enrolled says so loudly, on stderr and on the trail (`warn`), both fingerprints
+/// named: every such host is cut off until the two files are restored (review
+/// rv45-fleet case5, case15: a new identity was made, or the hospital's certificate
+/// presented, without a word).
 pub fn fleet_certificate(
     home: &Home,
     configured: Option<(&Path, &Path)>,
     names: Vec<String>,
     pool: &Arc<pacsguard_store::FleetPool>,
+    warn: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, PathBuf)> {
     use pacsguard_console::tls;
+    let enrolled = pool.get().and_then(|mut db| {
+        pacsguard_store::FleetStore::hosts(&mut *db)
+            .map(|hosts| hosts.iter().filter(|h| h.revoked.is_none()).count())
+    });
+    let kept = pool
+        .get()
+        .and_then(|mut db| pacsguard_store::FleetStore::fleet_identity_fingerprint(&mut *db));
     if let Some((cert, key)) = configured
         && !tls::fleet_identity_exists(&home.dir)
+        // A fleet identity was made once (its fingerprint kept): its files are gone,
+        // and the hosts pinned it, not the configured certificate.
+        && !matches!(kept, Ok(Some(_)))
     {
-        let enrolled = pool.get().and_then(|mut db| {
-            pacsguard_store::FleetStore::hosts(&mut *db)
-                .map(|hosts| hosts.iter().filter(|h| h.revoked.is_none()).count())
-        });
-        let legacy = match enrolled {
+        let legacy = match &enrolled {
             Ok(0) => None,
             Ok(n) => Some(format!("the {n} enrolled host(s) pinned it")),
             // Not known: presenting what hosts may have pinned cuts off nobody.
@@ -1364,6 +1379,39 @@ pub fn fleet_certificate(
         }
     }
     let identity = tls::fleet_identity(&home.dir, names)?;
+    match (&kept, &enrolled) {
+        (Ok(Some(kept)), Ok(n)) if *kept != identity.fingerprint && *n > 0 => {
+            let text = format!(
+                "the fleet identity presented to hosts is NOT the one they pinned: {} has the SHA-256 fingerprint {}, the fleet's store kept {kept} when the identity was first made; the {n} enrolled host(s) pinned that one and are cut off. Restore HOME/console/cert.pem and key.pem from backup (both files) and start again; only if the old identity is lost for good, enrol each host again with the new fingerprint",
+                identity.cert_path.display(),
+                identity.fingerprint
+            );
+            say(&format!("WARNING: {text}"));
+            warn(&text);
+        }
+        (Ok(kept), _) if kept.as_deref() != Some(identity.fingerprint.as_str()) => {
+            // First made or first seen (or changed with no host enrolled): kept for the
+            // next start to compare.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            if let Err(e) = pool.get().and_then(|mut db| {
+                pacsguard_store::FleetStore::set_fleet_identity_fingerprint(
+                    &mut *db,
+                    &identity.fingerprint,
+                    now,
+                )
+            }) {
+                say(&format!(
+                    "warning: the fleet identity's fingerprint could not be kept in the fleet's store ({e}): a later replacement of HOME/console/cert.pem cannot be told"
+                ));
+            }
+        }
+        (Err(e), _) => say(&format!(
+            "warning: the fleet identity's kept fingerprint could not be read ({e}): whether HOME/console/cert.pem is still the one hosts pinned is not checked at this start"
+        )),
+        _ => {}
+    }
     say(&format!(
         "fleet identity (what hosts pin at enrolment): certificate {} ({}), SHA-256 fingerprint {}; [console] cert/key, for browsers, do not change it",
         identity.cert_path.display(),

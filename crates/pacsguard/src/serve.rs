@@ -888,6 +888,20 @@ pub fn run(
                     .zip(config.console.key.as_deref()),
                 names,
                 &fleet_pool,
+                &mut |text: &str| {
+                    let event = pacsguard_events::Event::new(
+                        session_actor.clone(),
+                        pacsguard_events::Action::Delivery,
+                        pacsguard_events::Outcome::Failure,
+                        format!("fleet identity: {text}"),
+                    );
+                    if let Err(e) = crate::fleet::written_by(&mut session)(event) {
+                        crate::outlet::direct(
+                            "pacsguard serve: ",
+                            &format!("the fleet identity's warning is NOT on the trail: {e}"),
+                        );
+                    }
+                },
             )?,
             first_report_within: config.console.first_report_within_seconds.map_or(
                 pacsguard_fleet::console::FIRST_REPORT_WITHIN,

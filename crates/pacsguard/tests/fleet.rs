@@ -799,6 +799,37 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         "the records written while it was down"
     );
     server.stop();
+    // Review rv45-fleet case5 (c): the fleet identity's two files deleted, the hospital's
+    // certificate configured for browsers: a new identity is made (the hosts pinned the
+    // old one, not the hospital's), said loudly with both fingerprints and the way back,
+    // on stderr and on the trail.
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::remove_file(console.home.join("console").join(file)).expect("remove");
+    }
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    assert!(
+        server.wait_for("listening for hosts at", Duration::from_secs(30)),
+        "{}",
+        server.stderr()
+    );
+    let said = server.stderr();
+    let warned = said
+        .lines()
+        .find(|l| l.contains("NOT the one they pinned"))
+        .unwrap_or_else(|| panic!("the replaced fleet identity is said: {said}"));
+    assert!(
+        warned.contains(&format!("kept {fingerprint} when"))
+            && warned.contains("Restore HOME/console/cert.pem and key.pem from backup")
+            && !warned.contains(&format!("fingerprint {fingerprint},")),
+        "both fingerprints named, the way back said: {warned}"
+    );
+    server.stop();
+    let out = console.run(&["audit", "show"]);
+    assert!(
+        stdout(&out).contains("fleet identity: the fleet identity presented to hosts is NOT"),
+        "on the trail: {}",
+        stdout(&out)
+    );
 }
 
 /// The console witnesses a trail for one host: a second enrolment under a name a host
@@ -1471,7 +1502,7 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         body.contains("What the host recorded")
             && body.contains("baseline generation 1 signed")
             && body.contains(&format!(
-                "roots <span class=\"reported-objects\">{}",
+                "roots <span class=\"reported-objects\"><span class=\"host-wrote\">\"{}\"",
                 host.tree_str()
             )),
         "{body}"

@@ -19,7 +19,7 @@ use super::fleet_profiles::{
 };
 use super::reopen_superseded_sql;
 
-use crate::fleet_store::{FleetSetting, FleetStore, HOST_FOUR_EYES};
+use crate::fleet_store::{FLEET_IDENTITY_FINGERPRINT, FleetSetting, FleetStore, HOST_FOUR_EYES};
 use crate::sqlite::StoreError;
 
 pub(super) const FLEET_SCHEMA: &str = "
@@ -1299,6 +1299,31 @@ impl FleetStore for ConsoleDb {
             )
             .optional()
             .map_err(self.sql())
+    }
+
+    fn fleet_identity_fingerprint(&mut self) -> Result<Option<String>, StoreError> {
+        self.gated()?
+            .query_row(
+                "SELECT value FROM fleet_settings WHERE name = ?1",
+                params![FLEET_IDENTITY_FINGERPRINT],
+                |r| Ok(any_text(r.get_ref(0)?)),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    fn set_fleet_identity_fingerprint(
+        &mut self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+             VALUES (?1, ?2, 'console', 'fleet identity made or first seen', ?3) \
+             ON CONFLICT (name) DO UPDATE SET value = ?2, changed_at = ?3",
+            params![FLEET_IDENTITY_FINGERPRINT, fingerprint, now],
+        )?;
+        Ok(())
     }
 
     fn set_host_four_eyes(

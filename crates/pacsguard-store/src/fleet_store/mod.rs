@@ -57,6 +57,8 @@ pub struct FleetSetting {
 
 /// The name of the four-eyes setting in `fleet_settings`.
 pub const HOST_FOUR_EYES: &str = "needs_second_host_approver";
+/// The name of [`FleetStore::fleet_identity_fingerprint`] in `fleet_settings`.
+pub const FLEET_IDENTITY_FINGERPRINT: &str = "fleet_identity_fingerprint";
 
 impl FleetSetting {
     /// The setting as read from a stored value (see [`FleetSetting::on`]).
@@ -320,6 +322,16 @@ pub trait FleetStore: Send + std::fmt::Debug {
         on: bool,
         by: &str,
         reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The SHA-256 fingerprint of the console's fleet identity (what hosts pin at
+    /// enrolment) as kept when it was first made or first seen: a start that finds
+    /// other files compares (review rv45-fleet case5, case15). `None` when never kept.
+    fn fleet_identity_fingerprint(&mut self) -> Result<Option<String>, StoreError>;
+    /// Keeps [`FleetStore::fleet_identity_fingerprint`] (at `now`).
+    fn set_fleet_identity_fingerprint(
+        &mut self,
+        fingerprint: &str,
         now: i64,
     ) -> Result<(), StoreError>;
     /// Closes now what no call can use again: a PostgreSQL connection a call gave up on

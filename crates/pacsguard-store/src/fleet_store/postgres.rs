@@ -32,7 +32,7 @@ use crate::sqlite::StoreError;
 
 use super::deadline::{Conn, Failure, Tx, with_limits};
 use super::partitions::{self, DEFAULT_PARTITION, PG_MIGRATION_DEADLINE};
-use super::{FleetSetting, FleetStore, HOST_FOUR_EYES};
+use super::{FLEET_IDENTITY_FINGERPRINT, FleetSetting, FleetStore, HOST_FOUR_EYES};
 
 /// Serializes the creation of the tables by consoles starting at once (PostgreSQL's
 /// `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin). An arbitrary
@@ -1599,6 +1599,31 @@ impl FleetStore for PgFleet {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET value = $2, \
              changed_by = $3, reason = $4, changed_at = $5",
             &[&HOST_FOUR_EYES, &value, &by, &reason, &now],
+        )?;
+        Ok(())
+    }
+
+    fn fleet_identity_fingerprint(&mut self) -> Result<Option<String>, StoreError> {
+        let pg = self.pg();
+        self.query_opt(
+            "SELECT value FROM fleet_settings WHERE name = $1",
+            &[&FLEET_IDENTITY_FINGERPRINT],
+        )?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(pg.e())
+    }
+
+    fn set_fleet_identity_fingerprint(
+        &mut self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+             VALUES ($1, $2, 'console', 'fleet identity made or first seen', $3) \
+             ON CONFLICT (name) DO UPDATE SET value = $2, changed_at = $3",
+            &[&FLEET_IDENTITY_FINGERPRINT, &fingerprint, &now],
         )?;
         Ok(())
     }
