@@ -1499,7 +1499,10 @@ impl Running {
             self.operands_left -= 1;
             return Role::Skipped;
         }
-        if (!self.options_ended && is_option_word(word)) || !self.operands_run {
+        // GNU env reads its NAME=value operands after `--` too: an assignment is
+        // never env's command (review rv45-screen case11: `env -- X=1 reboot`).
+        let env_assignment = runner.name == b"env" && is_assignment(word);
+        if (!self.options_ended && is_option_word(word)) || env_assignment || !self.operands_run {
             return Role::Skipped;
         }
         Role::Command

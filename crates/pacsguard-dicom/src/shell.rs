@@ -10980,6 +10980,22 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv45-screen (issue 10, case11, sh45/n08 n27; GNU env reads its
+    /// assignments after `--` too): `env -- X=1 reboot` ran reboot, and the assignment
+    /// was taken for the command (an s45 regression).
+    #[test]
+    fn env_assignments_after_double_dash_are_no_command() {
+        for text in [
+            "env -- X=1 reboot\n",
+            "env -i -- PATH=/x reboot\n",
+            "env -u HOME -- A=1 B=2 init 0\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        assert_eq!(find_shell_command(b"env -- X=1 true\n"), None);
+    }
+
     /// Review rv44-screen (issue 10, case3, checked with dash): a special parameter
     /// (`$?`, `$#`) is a number, a runlevel when it is `0`; an empty quoted operand
     /// (`reboot ''`) is one reboot takes; a command substitution alone before the
