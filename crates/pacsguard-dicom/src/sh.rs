@@ -1386,6 +1386,36 @@ pub const RUNNERS: [Runner; 24] = [
     runs(b"pkexec", b"", &[b"user"]),
 ];
 
+impl Runner {
+    /// The long option `name` stands for: itself, or the one option of this row it is a
+    /// prefix of (GNU getopt_long takes any unique prefix: `env --u HOME`, `su --comm`;
+    /// review rv45-screen case11). `None` when it is no option of the row, or a prefix
+    /// of two (getopt_long then fails and nothing runs).
+    fn long_option(&self, name: &[u8]) -> Option<&'static [u8]> {
+        let all = || {
+            self.command_long
+                .iter()
+                .chain(self.long_arguments)
+                .chain(self.operands_run_by.1)
+                .copied()
+        };
+        if let Some(exact) = all().find(|&option| option == name) {
+            return Some(exact);
+        }
+        if name.is_empty() {
+            return None;
+        }
+        let mut found: Option<&'static [u8]> = None;
+        for option in all().filter(|option| option.starts_with(name)) {
+            if found.is_some_and(|seen| seen != option) {
+                return None;
+            }
+            found = Some(option);
+        }
+        found
+    }
+}
+
 /// The row of [`RUNNERS`] for `name`.
 fn runner(name: &[u8]) -> Option<&'static Runner> {
     // Every name is lower case and at most 11 bytes: most words are none of them
@@ -1466,6 +1496,7 @@ impl Running {
                     Some(eq) => (&long[..eq], Some(2 + eq + 1)),
                     None => (long, None),
                 };
+                let name = runner.long_option(name).unwrap_or(name);
                 let command = runner.command_long.contains(&name);
                 self.operands_run |= runner.operands_run_by.1.contains(&name);
                 match value {

@@ -10996,6 +10996,30 @@ mod lolbin_tests {
         assert_eq!(find_shell_command(b"env -- X=1 true\n"), None);
     }
 
+    /// Review rv45-screen (issue 10, case11, sh45/g*, checked with dash and stand-ins):
+    /// GNU getopt_long takes any unique prefix of a long option, and `env --u HOME
+    /// reboot` ran reboot while `HOME` was taken for the command.
+    #[test]
+    fn long_options_of_runners_are_read_by_unique_prefix() {
+        for text in [
+            "env --u HOME reboot\n",
+            "env --chd / reboot\n",
+            "timeout --k 1s 5s reboot\n",
+            "timeout --sig KILL 5s reboot\n",
+            "script -q --comm reboot /dev/null\n",
+            "stdbuf --out L reboot\n",
+            "su --comm reboot\n",
+            "su --comm=reboot\n",
+            "chroot --user 0:0 / reboot\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["env --u HOME true\n", "su --comm true\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
     /// Review rv44-screen (issue 10, case3, checked with dash): a special parameter
     /// (`$?`, `$#`) is a number, a runlevel when it is `0`; an empty quoted operand
     /// (`reboot ''`) is one reboot takes; a command substitution alone before the
