@@ -1202,7 +1202,7 @@ const fn runs(name: &'static [u8], short: &'static [u8], long: &'static [&'stati
 /// `chroot / reboot` `/`), and `su -c`, `script -c`, `runuser`, `systemd-run`, `pkexec`
 /// were no runners. Options as the GNU coreutils, util-linux, systemd and polkit
 /// manuals give them.
-pub const RUNNERS: [Runner; 24] = [
+pub const RUNNERS: [Runner; 38] = [
     Runner {
         long_arguments: &[b"unset", b"chdir", b"argv0"],
         command_short: b"S",
@@ -1381,9 +1381,61 @@ pub const RUNNERS: [Runner; 24] = [
             b"timer-property",
             b"path-property",
             b"socket-property",
+            b"expand-environment",
         ],
     ),
     runs(b"pkexec", b"", &[b"user"]),
+    // Review rv45-screen case11 (sh45/r*): more programs that run their operand.
+    // prlimit's resource options take their limits attached only (`-n1024`).
+    runs(b"prlimit", b"po", &[b"pid", b"output"]),
+    Runner {
+        operands_before: 1,
+        ..runs(b"setarch", b"", &[])
+    },
+    runs(b"linux64", b"", &[]),
+    runs(b"linux32", b"", &[]),
+    runs(b"choom", b"np", &[b"adjust", b"pid"]),
+    runs(b"ssh-agent", b"aEPtO", &[]),
+    runs(b"dbus-run-session", b"", &[b"config-file", b"dbus-daemon"]),
+    runs(b"fakeroot", b"lsib", &[b"lib", b"faked"]),
+    runs(b"systemd-inhibit", b"", &[b"what", b"who", b"why", b"mode"]),
+    runs(
+        b"systemd-cat",
+        b"tp",
+        &[
+            b"identifier",
+            b"priority",
+            b"stderr-priority",
+            b"level-prefix",
+            b"namespace",
+        ],
+    ),
+    runs(b"uclampset", b"mMp", &[b"pid"]),
+    // `sg GROUP COMMAND` (its command goes to `sh -c`).
+    Runner {
+        operands_before: 1,
+        ..runs(b"sg", b"", &[])
+    },
+    // `runcon -t TYPE COMMAND`; `runcon CONTEXT COMMAND` (a context with no option)
+    // is not told apart: its context is taken for the command.
+    runs(b"runcon", b"urtl", &[b"user", b"role", b"type", b"range"]),
+    runs(
+        b"run0",
+        b"ugD",
+        &[
+            b"unit",
+            b"property",
+            b"description",
+            b"slice",
+            b"user",
+            b"group",
+            b"nice",
+            b"chdir",
+            b"setenv",
+            b"background",
+            b"machine",
+        ],
+    ),
 ];
 
 impl Runner {
@@ -1416,11 +1468,24 @@ impl Runner {
     }
 }
 
+/// The length of the longest name of [`RUNNERS`].
+pub const LONGEST_RUNNER_NAME: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < RUNNERS.len() {
+        if RUNNERS[i].name.len() > longest {
+            longest = RUNNERS[i].name.len();
+        }
+        i += 1;
+    }
+    longest
+};
+
 /// The row of [`RUNNERS`] for `name`.
 fn runner(name: &[u8]) -> Option<&'static Runner> {
-    // Every name is lower case and at most 11 bytes: most words are none of them
-    // without a comparison.
-    if name.len() > 11 || !name.first().is_some_and(u8::is_ascii_lowercase) {
+    // Every name is lower case and at most LONGEST_RUNNER_NAME bytes: most words are
+    // none of them without a comparison.
+    if name.len() > LONGEST_RUNNER_NAME || !name.first().is_some_and(u8::is_ascii_lowercase) {
         return None;
     }
     RUNNERS.iter().find(|runner| runner.name == name)

@@ -10973,7 +10973,7 @@ mod lolbin_tests {
         }
         for runner in &sh::RUNNERS {
             assert!(
-                runner.name.len() <= 11 && runner.name[0].is_ascii_lowercase(),
+                runner.name.len() <= sh::LONGEST_RUNNER_NAME && runner.name[0].is_ascii_lowercase(),
                 "{}",
                 String::from_utf8_lossy(runner.name)
             );
@@ -11016,6 +11016,44 @@ mod lolbin_tests {
             assert_eq!(found, Some(Severity::Alert), "{text:?}");
         }
         for text in ["env --u HOME true\n", "su --comm true\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv45-screen (issue 10, case11, sh45/r*): programs that run their operand
+    /// and were no runners (`prlimit`, `setarch`, `ssh-agent`, `fakeroot`, `run0`...),
+    /// and systemd-run's `--expand-environment BOOL`.
+    #[test]
+    fn more_programs_that_run_their_operand_are_runners() {
+        for text in [
+            "prlimit --nofile=1024 reboot\n",
+            "prlimit -n1024 reboot\n",
+            "prlimit --pid 1 -- reboot\n",
+            "setarch x86_64 reboot\n",
+            "setarch -R x86_64 reboot\n",
+            "linux64 reboot\n",
+            "linux32 reboot\n",
+            "choom -n 0 -- reboot\n",
+            "systemd-inhibit reboot\n",
+            "systemd-inhibit --why x reboot\n",
+            "systemd-cat reboot\n",
+            "systemd-cat -t x reboot\n",
+            "ssh-agent reboot\n",
+            "ssh-agent -t 5 reboot\n",
+            "dbus-run-session -- reboot\n",
+            "sg root reboot\n",
+            "fakeroot reboot\n",
+            "fakeroot -l lib.so -- reboot\n",
+            "uclampset -m 0 reboot\n",
+            "runcon -t unconfined_t reboot\n",
+            "run0 reboot\n",
+            "run0 -u root reboot\n",
+            "systemd-run --expand-environment no reboot\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["setarch x86_64 true\n", "fakeroot true\n"] {
             assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
         }
     }
