@@ -1029,8 +1029,10 @@ pub enum Acts {
 
 /// logind's methods that power the machine off, restart it or put it to sleep (a
 /// scanner asleep stops acquiring as one powered off does: `systemctl suspend` is an
-/// alert), as `dbus-send` and `gdbus` name them.
-const LOGIND_POWER_METHODS: [&[u8]; 8] = [
+/// alert), and systemd's own Manager methods that do, as `dbus-send`, `gdbus` and
+/// `qdbus` name them (review rv45-screen case14: the `*WithFlags` methods,
+/// ScheduleShutdown, Sleep, systemd1's PowerOff and SoftReboot, qdbus were clean).
+const LOGIND_POWER_METHODS: [&[u8]; 23] = [
     b"org.freedesktop.login1.Manager.PowerOff",
     b"org.freedesktop.login1.Manager.Reboot",
     b"org.freedesktop.login1.Manager.Halt",
@@ -1039,11 +1041,27 @@ const LOGIND_POWER_METHODS: [&[u8]; 8] = [
     b"org.freedesktop.login1.Manager.Hibernate",
     b"org.freedesktop.login1.Manager.HybridSleep",
     b"org.freedesktop.login1.Manager.SuspendThenHibernate",
+    b"org.freedesktop.login1.Manager.PowerOffWithFlags",
+    b"org.freedesktop.login1.Manager.RebootWithFlags",
+    b"org.freedesktop.login1.Manager.HaltWithFlags",
+    b"org.freedesktop.login1.Manager.KExecWithFlags",
+    b"org.freedesktop.login1.Manager.SuspendWithFlags",
+    b"org.freedesktop.login1.Manager.HibernateWithFlags",
+    b"org.freedesktop.login1.Manager.HybridSleepWithFlags",
+    b"org.freedesktop.login1.Manager.SuspendThenHibernateWithFlags",
+    b"org.freedesktop.login1.Manager.ScheduleShutdown",
+    b"org.freedesktop.login1.Manager.Sleep",
+    b"org.freedesktop.systemd1.Manager.PowerOff",
+    b"org.freedesktop.systemd1.Manager.Reboot",
+    b"org.freedesktop.systemd1.Manager.Halt",
+    b"org.freedesktop.systemd1.Manager.KExec",
+    b"org.freedesktop.systemd1.Manager.SoftReboot",
 ];
 
 /// The same methods as `busctl call` names them: the interface and the member are
-/// operands of their own (review rv44-screen case4: `busctl call … PowerOff` was clean).
-const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
+/// operands of their own (review rv44-screen case4: `busctl call … PowerOff` was clean),
+/// and the power targets systemd1's StartUnit is given (`StartUnit ss reboot.target`).
+const LOGIND_POWER_MEMBERS: [&[u8]; 23] = [
     b"PowerOff",
     b"Reboot",
     b"Halt",
@@ -1052,6 +1070,21 @@ const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
     b"Hibernate",
     b"HybridSleep",
     b"SuspendThenHibernate",
+    b"PowerOffWithFlags",
+    b"RebootWithFlags",
+    b"HaltWithFlags",
+    b"KExecWithFlags",
+    b"SuspendWithFlags",
+    b"HibernateWithFlags",
+    b"HybridSleepWithFlags",
+    b"SuspendThenHibernateWithFlags",
+    b"ScheduleShutdown",
+    b"Sleep",
+    b"SoftReboot",
+    b"reboot.target",
+    b"poweroff.target",
+    b"halt.target",
+    b"kexec.target",
 ];
 
 /// Every command that powers a Linux machine off or restarts it, and when it does: the
@@ -1063,7 +1096,7 @@ const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
 /// session 42, checked with dash; session 41 judged only unquoted names). sh is
 /// case-sensitive, so `Shutdown` and `Reboot` are no command; "the scanner will reboot
 /// at 10:40" has `the` as its command.
-pub const POWER_COMMANDS: [(&[u8], Acts); 13] = [
+pub const POWER_COMMANDS: [(&[u8], Acts); 14] = [
     (b"shutdown", Acts::Bare),
     (b"reboot", Acts::Bare),
     (b"halt", Acts::Bare),
@@ -1098,6 +1131,7 @@ pub const POWER_COMMANDS: [(&[u8], Acts); 13] = [
     ),
     (b"dbus-send", Acts::Given(&LOGIND_POWER_METHODS)),
     (b"gdbus", Acts::Given(&LOGIND_POWER_METHODS)),
+    (b"qdbus", Acts::Given(&LOGIND_POWER_METHODS)),
     (b"busctl", Acts::Given(&LOGIND_POWER_MEMBERS)),
     (b"poweroff", Acts::Strong),
     (b"systemctl", Acts::Strong),

@@ -11058,6 +11058,29 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv45-screen (issue 10, case14, sh45/d*): logind's `*WithFlags` methods,
+    /// ScheduleShutdown and Sleep, systemd's own Manager power methods (SoftReboot,
+    /// StartUnit of a power target) and qdbus were clean.
+    #[test]
+    fn more_logind_and_systemd_power_calls_are_commands() {
+        for text in [
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager RebootWithFlags t 0\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager SuspendWithFlags t 0\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager ScheduleShutdown st poweroff 0\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager Sleep t 0\n",
+            "busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager StartUnit ss reboot.target replace\n",
+            "busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager SoftReboot s ''\n",
+            "gdbus call --system --dest org.freedesktop.systemd1 --object-path /org/freedesktop/systemd1 --method org.freedesktop.systemd1.Manager.PowerOff\n",
+            "dbus-send --system --dest=org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.PowerOffWithFlags uint64:0\n",
+            "qdbus --system org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.PowerOff false\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        let query = "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager CanPowerOff\n";
+        assert_eq!(find_shell_command(query.as_bytes()), None);
+    }
+
     /// Review rv44-screen (issue 10, case3, checked with dash): a special parameter
     /// (`$?`, `$#`) is a number, a runlevel when it is `0`; an empty quoted operand
     /// (`reboot ''`) is one reboot takes; a command substitution alone before the
