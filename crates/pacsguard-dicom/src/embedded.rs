@@ -898,14 +898,26 @@ fn directory_verdict(
         {
             return WholeZip::Runs(format!("{} ({format})", shown(name)));
         }
-        // The same rule whatever the method: unzip restores an execute bit, and a text
-        // of commands without `#!` then runs through the shell's ENOEXEC fallback
-        // (review rv44-screen case6: stored or deflated, `shutdown -r now` in a file of
-        // mode 0755 was info, in bzip2 an alert). An empty file runs nothing.
+        // unzip restores an execute bit, and a text of commands without `#!` then runs
+        // through the shell's ENOEXEC fallback (review rv44-screen case6: `shutdown -r
+        // now` in a file of mode 0755 was info). Programs and `#!` scripts were caught
+        // above by their start; the rest is what `sh` would run, so a decodable entry
+        // is judged by that: files copied off a FAT stick or a CD get 0755/0777, and a
+        // DICOM file, a README or an HTML page of mode 0755 runs nothing (review
+        // rv45-screen case12: every such export was an alert). An entry that cannot be
+        // decoded is judged by its mode alone. An empty file runs nothing.
         if let Some(why) = executable_mode(bytes, at)
             && u32_le(bytes, at + 24).is_some_and(|size| size > 0)
         {
-            return WholeZip::Runs(format!("{} ({why})", shown(name)));
+            match executable_text(bytes, at, head.as_deref(), work) {
+                ExecutableText::Runs(what) => {
+                    return WholeZip::Runs(format!("{} ({why}; {what})", shown(name)));
+                }
+                ExecutableText::CannotTell(what) => {
+                    undecided.get_or_insert(format!("{} ({why}; {what})", shown(name)));
+                }
+                ExecutableText::Inert => {}
+            }
         }
         if name.eq_ignore_ascii_case(b"[Content_Types].xml") {
             match declared_macros(bytes, at, work) {
@@ -951,6 +963,54 @@ fn directory_verdict(
     match undecided {
         Some(why) => WholeZip::CannotTell(why),
         None => WholeZip::Inert(read),
+    }
+}
+
+/// What the text of an entry with an executable mode makes `sh` do.
+enum ExecutableText {
+    /// Its data could not be decoded, or `sh` runs a command of it.
+    Runs(String),
+    /// Larger than what is left of [`MAX_NESTED_ZIP_BYTES`] and no command in its head,
+    /// or the shell model stopped at one of its limits.
+    CannotTell(String),
+    Inert,
+}
+
+/// Whether the entry at `central`, whose mode is executable and whose first bytes are
+/// `head` (`None`: not decoded), runs a command when executed: `execve` fails with
+/// ENOEXEC on a text without `#!` and the shell runs it as a script, screened here by
+/// the sh reader ([`crate::shell::find_shell_command`]).
+fn executable_text(
+    bytes: &[u8],
+    central: usize,
+    head: Option<&[u8]>,
+    work: &mut crate::archive::Work,
+) -> ExecutableText {
+    let Some(head) = head else {
+        return ExecutableText::Runs("its data is not decoded here".to_owned());
+    };
+    let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.zip_inflated);
+    let whole = entry_data(bytes, central, room);
+    let text = match &whole {
+        Some(data) => {
+            work.zip_inflated += data.len();
+            data.as_slice()
+        }
+        None => head,
+    };
+    match crate::shell::find_shell_command(text) {
+        Some(found) if found.severity == Severity::Alert => ExecutableText::Runs(format!(
+            "sh runs it as a script, and it runs a command: {}",
+            found.detail
+        )),
+        Some(found) => {
+            ExecutableText::CannotTell(format!("sh runs it as a script: {}", found.detail))
+        }
+        None if whole.is_none() => ExecutableText::CannotTell(format!(
+            "sh runs it as a script; its first {} bytes hold no command, and the rest could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+            head.len()
+        )),
+        None => ExecutableText::Inert,
     }
 }
 
@@ -1592,6 +1652,65 @@ mod tests {
             whole_zip(&one_entry_zip(b"a.exe.txt", b"data", false)),
             WholeZip::Inert(1)
         );
+    }
+
+    /// Review rv45-screen (issue 10, case12, zip45/): files copied off a FAT stick or a
+    /// CD get mode 0755/0777, and an honest export of them (a DICOM file, DICOMDIR, a
+    /// README, an HTML index, AUTORUN.INF) was an alert by its mode alone. A decodable
+    /// entry with an executable mode is judged by what `sh` runs of it (ENOEXEC); a
+    /// program, a `#!` script or a text of commands still runs, and an entry not
+    /// decoded here by its mode.
+    #[test]
+    fn executable_modes_on_decodable_entries_are_judged_by_what_sh_runs() {
+        let with_mode = |mut zip: Vec<u8>, host: u8, mode: u32| {
+            let directory = u32_le(&zip, zip.len() - 22 + 16).expect("the end record") as usize;
+            zip[directory + 5] = host;
+            zip[directory + 38..directory + 42].copy_from_slice(&(mode << 16).to_le_bytes());
+            zip
+        };
+        let dicom = pacsguard_testkit::pydicom_sample("CT_small.dcm");
+        let honest: [&[u8]; 5] = [
+            &dicom,
+            b"[autorun]\r\nlabel=Study CD\r\n",
+            b"Study export from PACS.\r\nOpen DICOMDIR with any DICOM viewer.\r\nContact radiology for questions.\r\n",
+            b"STUDY CD\nLinux: open DICOMDIR with your viewer.\nIf the viewer hangs, restart (reboot) the computer.\nPatient: Doe^John  Study: CT HEAD 2021\n",
+            b"<html><body><h1>Study</h1><a href=\"IMAGES/IM0001\">image</a></body></html>\n",
+        ];
+        let running: [&[u8]; 4] = [
+            b"shutdown -r now\n",
+            b"#!/bin/sh\necho viewer\n",
+            b"Study export.\nreboot\n",
+            &pacsguard_testkit::real_elf(),
+        ];
+        for deflated in [false, true] {
+            for (host, mode) in [
+                (3u8, 0o100755),
+                (3, 0o100777),
+                (5, 0o100777),
+                (16, 0o100755),
+            ] {
+                for data in honest {
+                    let zip =
+                        with_mode(one_entry_zip(b"IMAGES/IM0001", data, deflated), host, mode);
+                    assert_eq!(
+                        whole_zip(&zip),
+                        WholeZip::Inert(1),
+                        "{host} {mode:o} {deflated}"
+                    );
+                }
+                for data in running {
+                    let zip = with_mode(one_entry_zip(b"fix_viewer", data, deflated), host, mode);
+                    assert!(
+                        matches!(whole_zip(&zip), WholeZip::Runs(_)),
+                        "{host} {mode:o} {deflated}: {:?}",
+                        whole_zip(&zip)
+                    );
+                }
+            }
+        }
+        // Not decoded here (bzip2): the mode alone says it runs.
+        let zip = one_entry_zip_with(b"IMAGES/IM0001", &dicom, 12, 0o100755);
+        assert!(matches!(whole_zip(&zip), WholeZip::Runs(ref e) if e.contains("mode")));
     }
 
     /// A central directory of `count` entries named `name` (what [`whole_zip`] reads).

@@ -1029,8 +1029,10 @@ pub enum Acts {
 
 /// logind's methods that power the machine off, restart it or put it to sleep (a
 /// scanner asleep stops acquiring as one powered off does: `systemctl suspend` is an
-/// alert), as `dbus-send` and `gdbus` name them.
-const LOGIND_POWER_METHODS: [&[u8]; 8] = [
+/// alert), and systemd's own Manager methods that do, as `dbus-send`, `gdbus` and
+/// `qdbus` name them (review rv45-screen case14: the `*WithFlags` methods,
+/// ScheduleShutdown, Sleep, systemd1's PowerOff and SoftReboot, qdbus were clean).
+const LOGIND_POWER_METHODS: [&[u8]; 23] = [
     b"org.freedesktop.login1.Manager.PowerOff",
     b"org.freedesktop.login1.Manager.Reboot",
     b"org.freedesktop.login1.Manager.Halt",
@@ -1039,11 +1041,27 @@ const LOGIND_POWER_METHODS: [&[u8]; 8] = [
     b"org.freedesktop.login1.Manager.Hibernate",
     b"org.freedesktop.login1.Manager.HybridSleep",
     b"org.freedesktop.login1.Manager.SuspendThenHibernate",
+    b"org.freedesktop.login1.Manager.PowerOffWithFlags",
+    b"org.freedesktop.login1.Manager.RebootWithFlags",
+    b"org.freedesktop.login1.Manager.HaltWithFlags",
+    b"org.freedesktop.login1.Manager.KExecWithFlags",
+    b"org.freedesktop.login1.Manager.SuspendWithFlags",
+    b"org.freedesktop.login1.Manager.HibernateWithFlags",
+    b"org.freedesktop.login1.Manager.HybridSleepWithFlags",
+    b"org.freedesktop.login1.Manager.SuspendThenHibernateWithFlags",
+    b"org.freedesktop.login1.Manager.ScheduleShutdown",
+    b"org.freedesktop.login1.Manager.Sleep",
+    b"org.freedesktop.systemd1.Manager.PowerOff",
+    b"org.freedesktop.systemd1.Manager.Reboot",
+    b"org.freedesktop.systemd1.Manager.Halt",
+    b"org.freedesktop.systemd1.Manager.KExec",
+    b"org.freedesktop.systemd1.Manager.SoftReboot",
 ];
 
 /// The same methods as `busctl call` names them: the interface and the member are
-/// operands of their own (review rv44-screen case4: `busctl call … PowerOff` was clean).
-const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
+/// operands of their own (review rv44-screen case4: `busctl call … PowerOff` was clean),
+/// and the power targets systemd1's StartUnit is given (`StartUnit ss reboot.target`).
+const LOGIND_POWER_MEMBERS: [&[u8]; 23] = [
     b"PowerOff",
     b"Reboot",
     b"Halt",
@@ -1052,6 +1070,21 @@ const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
     b"Hibernate",
     b"HybridSleep",
     b"SuspendThenHibernate",
+    b"PowerOffWithFlags",
+    b"RebootWithFlags",
+    b"HaltWithFlags",
+    b"KExecWithFlags",
+    b"SuspendWithFlags",
+    b"HibernateWithFlags",
+    b"HybridSleepWithFlags",
+    b"SuspendThenHibernateWithFlags",
+    b"ScheduleShutdown",
+    b"Sleep",
+    b"SoftReboot",
+    b"reboot.target",
+    b"poweroff.target",
+    b"halt.target",
+    b"kexec.target",
 ];
 
 /// Every command that powers a Linux machine off or restarts it, and when it does: the
@@ -1063,7 +1096,7 @@ const LOGIND_POWER_MEMBERS: [&[u8]; 8] = [
 /// session 42, checked with dash; session 41 judged only unquoted names). sh is
 /// case-sensitive, so `Shutdown` and `Reboot` are no command; "the scanner will reboot
 /// at 10:40" has `the` as its command.
-pub const POWER_COMMANDS: [(&[u8], Acts); 13] = [
+pub const POWER_COMMANDS: [(&[u8], Acts); 14] = [
     (b"shutdown", Acts::Bare),
     (b"reboot", Acts::Bare),
     (b"halt", Acts::Bare),
@@ -1098,6 +1131,7 @@ pub const POWER_COMMANDS: [(&[u8], Acts); 13] = [
     ),
     (b"dbus-send", Acts::Given(&LOGIND_POWER_METHODS)),
     (b"gdbus", Acts::Given(&LOGIND_POWER_METHODS)),
+    (b"qdbus", Acts::Given(&LOGIND_POWER_METHODS)),
     (b"busctl", Acts::Given(&LOGIND_POWER_MEMBERS)),
     (b"poweroff", Acts::Strong),
     (b"systemctl", Acts::Strong),
@@ -1202,7 +1236,7 @@ const fn runs(name: &'static [u8], short: &'static [u8], long: &'static [&'stati
 /// `chroot / reboot` `/`), and `su -c`, `script -c`, `runuser`, `systemd-run`, `pkexec`
 /// were no runners. Options as the GNU coreutils, util-linux, systemd and polkit
 /// manuals give them.
-pub const RUNNERS: [Runner; 24] = [
+pub const RUNNERS: [Runner; 38] = [
     Runner {
         long_arguments: &[b"unset", b"chdir", b"argv0"],
         command_short: b"S",
@@ -1381,16 +1415,111 @@ pub const RUNNERS: [Runner; 24] = [
             b"timer-property",
             b"path-property",
             b"socket-property",
+            b"expand-environment",
         ],
     ),
     runs(b"pkexec", b"", &[b"user"]),
+    // Review rv45-screen case11 (sh45/r*): more programs that run their operand.
+    // prlimit's resource options take their limits attached only (`-n1024`).
+    runs(b"prlimit", b"po", &[b"pid", b"output"]),
+    Runner {
+        operands_before: 1,
+        ..runs(b"setarch", b"", &[])
+    },
+    runs(b"linux64", b"", &[]),
+    runs(b"linux32", b"", &[]),
+    runs(b"choom", b"np", &[b"adjust", b"pid"]),
+    runs(b"ssh-agent", b"aEPtO", &[]),
+    runs(b"dbus-run-session", b"", &[b"config-file", b"dbus-daemon"]),
+    runs(b"fakeroot", b"lsib", &[b"lib", b"faked"]),
+    runs(b"systemd-inhibit", b"", &[b"what", b"who", b"why", b"mode"]),
+    runs(
+        b"systemd-cat",
+        b"tp",
+        &[
+            b"identifier",
+            b"priority",
+            b"stderr-priority",
+            b"level-prefix",
+            b"namespace",
+        ],
+    ),
+    runs(b"uclampset", b"mMp", &[b"pid"]),
+    // `sg GROUP COMMAND` (its command goes to `sh -c`).
+    Runner {
+        operands_before: 1,
+        ..runs(b"sg", b"", &[])
+    },
+    // `runcon -t TYPE COMMAND`; `runcon CONTEXT COMMAND` (a context with no option)
+    // is not told apart: its context is taken for the command.
+    runs(b"runcon", b"urtl", &[b"user", b"role", b"type", b"range"]),
+    runs(
+        b"run0",
+        b"ugD",
+        &[
+            b"unit",
+            b"property",
+            b"description",
+            b"slice",
+            b"user",
+            b"group",
+            b"nice",
+            b"chdir",
+            b"setenv",
+            b"background",
+            b"machine",
+        ],
+    ),
 ];
+
+impl Runner {
+    /// The long option `name` stands for: itself, or the one option of this row it is a
+    /// prefix of (GNU getopt_long takes any unique prefix: `env --u HOME`, `su --comm`;
+    /// review rv45-screen case11). `None` when it is no option of the row, or a prefix
+    /// of two (getopt_long then fails and nothing runs).
+    fn long_option(&self, name: &[u8]) -> Option<&'static [u8]> {
+        let all = || {
+            self.command_long
+                .iter()
+                .chain(self.long_arguments)
+                .chain(self.operands_run_by.1)
+                .copied()
+        };
+        if let Some(exact) = all().find(|&option| option == name) {
+            return Some(exact);
+        }
+        if name.is_empty() {
+            return None;
+        }
+        let mut found: Option<&'static [u8]> = None;
+        for option in all().filter(|option| option.starts_with(name)) {
+            if found.is_some_and(|seen| seen != option) {
+                return None;
+            }
+            found = Some(option);
+        }
+        found
+    }
+}
+
+/// The length of the longest name of [`RUNNERS`].
+pub const LONGEST_RUNNER_NAME: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < RUNNERS.len() {
+        if RUNNERS[i].name.len() > longest {
+            longest = RUNNERS[i].name.len();
+        }
+        i += 1;
+    }
+    longest
+};
 
 /// The row of [`RUNNERS`] for `name`.
 fn runner(name: &[u8]) -> Option<&'static Runner> {
-    // Every name is lower case and at most 11 bytes: most words are none of them
-    // without a comparison.
-    if name.len() > 11 || !name.first().is_some_and(u8::is_ascii_lowercase) {
+    // Every name is lower case and at most LONGEST_RUNNER_NAME bytes: most words are
+    // none of them without a comparison.
+    if name.len() > LONGEST_RUNNER_NAME || !name.first().is_some_and(u8::is_ascii_lowercase) {
         return None;
     }
     RUNNERS.iter().find(|runner| runner.name == name)
@@ -1466,6 +1595,7 @@ impl Running {
                     Some(eq) => (&long[..eq], Some(2 + eq + 1)),
                     None => (long, None),
                 };
+                let name = runner.long_option(name).unwrap_or(name);
                 let command = runner.command_long.contains(&name);
                 self.operands_run |= runner.operands_run_by.1.contains(&name);
                 match value {
@@ -1499,7 +1629,10 @@ impl Running {
             self.operands_left -= 1;
             return Role::Skipped;
         }
-        if (!self.options_ended && is_option_word(word)) || !self.operands_run {
+        // GNU env reads its NAME=value operands after `--` too: an assignment is
+        // never env's command (review rv45-screen case11: `env -- X=1 reboot`).
+        let env_assignment = runner.name == b"env" && is_assignment(word);
+        if (!self.options_ended && is_option_word(word)) || env_assignment || !self.operands_run {
             return Role::Skipped;
         }
         Role::Command

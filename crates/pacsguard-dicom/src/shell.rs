@@ -10973,11 +10973,112 @@ mod lolbin_tests {
         }
         for runner in &sh::RUNNERS {
             assert!(
-                runner.name.len() <= 11 && runner.name[0].is_ascii_lowercase(),
+                runner.name.len() <= sh::LONGEST_RUNNER_NAME && runner.name[0].is_ascii_lowercase(),
                 "{}",
                 String::from_utf8_lossy(runner.name)
             );
         }
+    }
+
+    /// Review rv45-screen (issue 10, case11, sh45/n08 n27; GNU env reads its
+    /// assignments after `--` too): `env -- X=1 reboot` ran reboot, and the assignment
+    /// was taken for the command (an s45 regression).
+    #[test]
+    fn env_assignments_after_double_dash_are_no_command() {
+        for text in [
+            "env -- X=1 reboot\n",
+            "env -i -- PATH=/x reboot\n",
+            "env -u HOME -- A=1 B=2 init 0\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        assert_eq!(find_shell_command(b"env -- X=1 true\n"), None);
+    }
+
+    /// Review rv45-screen (issue 10, case11, sh45/g*, checked with dash and stand-ins):
+    /// GNU getopt_long takes any unique prefix of a long option, and `env --u HOME
+    /// reboot` ran reboot while `HOME` was taken for the command.
+    #[test]
+    fn long_options_of_runners_are_read_by_unique_prefix() {
+        for text in [
+            "env --u HOME reboot\n",
+            "env --chd / reboot\n",
+            "timeout --k 1s 5s reboot\n",
+            "timeout --sig KILL 5s reboot\n",
+            "script -q --comm reboot /dev/null\n",
+            "stdbuf --out L reboot\n",
+            "su --comm reboot\n",
+            "su --comm=reboot\n",
+            "chroot --user 0:0 / reboot\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["env --u HOME true\n", "su --comm true\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv45-screen (issue 10, case11, sh45/r*): programs that run their operand
+    /// and were no runners (`prlimit`, `setarch`, `ssh-agent`, `fakeroot`, `run0`...),
+    /// and systemd-run's `--expand-environment BOOL`.
+    #[test]
+    fn more_programs_that_run_their_operand_are_runners() {
+        for text in [
+            "prlimit --nofile=1024 reboot\n",
+            "prlimit -n1024 reboot\n",
+            "prlimit --pid 1 -- reboot\n",
+            "setarch x86_64 reboot\n",
+            "setarch -R x86_64 reboot\n",
+            "linux64 reboot\n",
+            "linux32 reboot\n",
+            "choom -n 0 -- reboot\n",
+            "systemd-inhibit reboot\n",
+            "systemd-inhibit --why x reboot\n",
+            "systemd-cat reboot\n",
+            "systemd-cat -t x reboot\n",
+            "ssh-agent reboot\n",
+            "ssh-agent -t 5 reboot\n",
+            "dbus-run-session -- reboot\n",
+            "sg root reboot\n",
+            "fakeroot reboot\n",
+            "fakeroot -l lib.so -- reboot\n",
+            "uclampset -m 0 reboot\n",
+            "runcon -t unconfined_t reboot\n",
+            "run0 reboot\n",
+            "run0 -u root reboot\n",
+            "systemd-run --expand-environment no reboot\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["setarch x86_64 true\n", "fakeroot true\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv45-screen (issue 10, case14, sh45/d*): logind's `*WithFlags` methods,
+    /// ScheduleShutdown and Sleep, systemd's own Manager power methods (SoftReboot,
+    /// StartUnit of a power target) and qdbus were clean.
+    #[test]
+    fn more_logind_and_systemd_power_calls_are_commands() {
+        for text in [
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager RebootWithFlags t 0\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager SuspendWithFlags t 0\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager ScheduleShutdown st poweroff 0\n",
+            "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager Sleep t 0\n",
+            "busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager StartUnit ss reboot.target replace\n",
+            "busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager SoftReboot s ''\n",
+            "gdbus call --system --dest org.freedesktop.systemd1 --object-path /org/freedesktop/systemd1 --method org.freedesktop.systemd1.Manager.PowerOff\n",
+            "dbus-send --system --dest=org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.PowerOffWithFlags uint64:0\n",
+            "qdbus --system org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.PowerOff false\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        let query = "busctl call org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager CanPowerOff\n";
+        assert_eq!(find_shell_command(query.as_bytes()), None);
     }
 
     /// Review rv44-screen (issue 10, case3, checked with dash): a special parameter
