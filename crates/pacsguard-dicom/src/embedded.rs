@@ -1319,20 +1319,7 @@ fn unicode_path<'a>(extra: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 fn entry_runs(name: &[u8]) -> bool {
     let lower = name.to_ascii_lowercase();
-    let base = lower.rsplit(|&b| b == b'/').next().unwrap_or(&lower);
-    // Windows drops the dots and blanks that end a file's name: `a.exe.` and `a.exe `
-    // are written as `a.exe` (review rv44-screen case6).
-    let kept = base.len()
-        - base
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'.' || b == b' ')
-            .count();
-    let base = &base[..kept];
-    let extension = base
-        .iter()
-        .rposition(|&b| b == b'.')
-        .map(|dot| String::from_utf8_lossy(&base[dot + 1..]).into_owned());
+    let (base, extension) = crate::format::written_base(&lower, b'/');
     lower == b"meta-inf/manifest.mf"
         || base == b"__main__.py"
         || base == b"__main__.pyc"

@@ -71,6 +71,26 @@ impl Format {
     }
 }
 
+/// The base of a file's name (after its last `separator`) as Windows writes the file,
+/// and that base's extension: Windows drops the dots and blanks that end a name, so
+/// `a.exe.` and `a.exe ` are written `a.exe` (reviews s19-r10, rv44-screen case6). One
+/// rule for every container whose names an extractor writes (ZIP, cabinet).
+pub(crate) fn written_base(name: &[u8], separator: u8) -> (&[u8], Option<String>) {
+    let base = name.rsplit(|&b| b == separator).next().unwrap_or(name);
+    let kept = base.len()
+        - base
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'.' || b == b' ')
+            .count();
+    let base = &base[..kept];
+    let extension = base
+        .iter()
+        .rposition(|&b| b == b'.')
+        .map(|dot| String::from_utf8_lossy(&base[dot + 1..]).into_owned());
+    (base, extension)
+}
+
 /// File name extensions that Windows or a desktop runs when the file is opened.
 pub(crate) const RUNNABLE_EXTENSIONS: [&str; 31] = [
     "exe", "dll", "scr", "com", "pif", "cpl", "msi", "msp", "bat", "cmd", "ps1", "psm1", "vbs",

@@ -344,20 +344,7 @@ pub(crate) fn cab(bytes: &[u8]) -> Carries {
         };
         let name = &bytes[name_start..name_start + name_len];
         let lower = name.to_ascii_lowercase();
-        let base = lower.rsplit(|&b| b == b'\\').next().unwrap_or(&lower);
-        // Windows drops trailing dots and spaces from a name it creates: `setup.exe.` is
-        // written as `setup.exe` (review s19-r10).
-        let kept = base.len()
-            - base
-                .iter()
-                .rev()
-                .take_while(|&&b| b == b'.' || b == b' ')
-                .count();
-        let base = &base[..kept];
-        let extension = base
-            .iter()
-            .rposition(|&b| b == b'.')
-            .map(|dot| String::from_utf8_lossy(&base[dot + 1..]).into_owned());
+        let (_, extension) = crate::format::written_base(&lower, b'\\');
         let runs = extension.is_some_and(|e| {
             e == "inf" || crate::format::RUNNABLE_EXTENSIONS.contains(&e.as_str())
         });
