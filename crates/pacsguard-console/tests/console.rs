@@ -4104,7 +4104,9 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
         Severity::Alert,
         "x",
     ));
-    assert_eq!(h.console.guard.open_findings().findings[0].id, 1_501);
+    // Past the restored `last` (numbers start at the run's start time since session 45,
+    // review rv45-fleet case18, and never at or below a restored `last`).
+    assert!(h.console.guard.open_findings().findings[0].id > 1_500);
 
     // Not whole: an unproven record (an acknowledgement's, say) is not read, and said;
     // so is a record not as the console writes it.
