@@ -3145,9 +3145,24 @@ fn an_executable_planted_again_where_a_held_one_was_alerted_is_alerted_again() {
     let removed = watcher.wait(Duration::from_secs(30), |f, _| count(f, "removed") >= 1);
     // Planted again: the same bytes, at the same path, written and closed.
     fs::write(&planted, &hostile).expect("planted again");
-    let again = watcher.wait(Duration::from_secs(30), |f, _| {
-        count(f, "preamble-executable") >= 2
-    });
+    // Alerted again after the removal: counted from the removal on, since the writer's
+    // close after the kill may screen the grown file once more before it (a loaded
+    // machine: the held peek read 11,065 bytes while the writer still wrote, the close
+    // 11,081, two alerts on content that differed; the clean CI run of session 45).
+    let after_removal = |f: &[Value]| {
+        let removal = f
+            .iter()
+            .rposition(|x| x["path"].as_str() == planted.to_str() && x["kind"] == "removed");
+        removal.map_or(0, |at| {
+            f[at..]
+                .iter()
+                .filter(|x| {
+                    x["path"].as_str() == planted.to_str() && x["kind"] == "preamble-executable"
+                })
+                .count()
+        })
+    };
+    let again = watcher.wait(Duration::from_secs(30), |f, _| after_removal(f) >= 1);
     let (_, findings, stderr) = watcher.stop();
     assert!(
         alerted,
@@ -3159,7 +3174,8 @@ fn an_executable_planted_again_where_a_held_one_was_alerted_is_alerted_again() {
         again,
         "the executable planted again was not alerted: {findings:#?}\n{stderr}"
     );
-    assert_eq!(count(&findings, "preamble-executable"), 2, "{findings:#?}");
+    // Written and closed at once, the file planted again is screened once.
+    assert_eq!(after_removal(&findings), 1, "{findings:#?}");
 }
 
 /// Review s12-r11: a new file that its writer holds open and keeps growing was waited

@@ -9892,12 +9892,16 @@ fn byte_order_kept(finding: &mut Finding, before: &str, after: &str, kept: codec
 
 /// `order` (sorted by times put off, most first, then smallest first:
 /// [`Guard::proving_order`]) with each run of equal `times` taken from both of its ends in
-/// turn: the smallest, the largest, the next smallest, the next largest. Review
-/// rv39-watch: new files inside a window sampled smallest first let 2,400 small decoys,
-/// put off as often as the three images encrypted beside them, win every batch, and the
-/// encrypted ones reached `MAX_PROOF_PUT_OFFS` never read. An attacker must now flood
-/// both ends, twice the decoys, and the largest files, which cost no more than
-/// [`arrival_sample_cost`] each, are read from the first batch on.
+/// turn: the smallest, the largest, the next smallest, the next largest; a run put off
+/// an odd number of times begins at its largest. Review rv39-watch: new files inside a
+/// window sampled smallest first let 2,400 small decoys, put off as often as the three
+/// images encrypted beside them, win every batch, and the encrypted ones reached
+/// `MAX_PROOF_PUT_OFFS` never read. An attacker must now flood both ends, twice the
+/// decoys, and the largest files, which cost no more than [`arrival_sample_cost`] each,
+/// are read from the first batch on. The end a run begins at alternates with its
+/// put-offs because a batch slowed down (a loaded machine, the sampling's time spent
+/// after its first file) samples one file alone: always the smallest starved the largest
+/// again (the clean CI run of session 45).
 fn from_both_ends(order: Vec<usize>, times: impl Fn(usize) -> u32) -> Vec<usize> {
     let mut out = Vec::with_capacity(order.len());
     let mut start = 0;
@@ -9908,13 +9912,16 @@ fn from_both_ends(order: Vec<usize>, times: impl Fn(usize) -> u32) -> Vec<usize>
             .position(|&at| times(at) != run)
             .map_or(order.len(), |n| start + n);
         let (mut low, mut high) = (start, end);
+        let mut from_low = run % 2 == 0;
         while low < high {
-            out.push(order[low]);
-            low += 1;
-            if low < high {
+            if from_low {
+                out.push(order[low]);
+                low += 1;
+            } else {
                 high -= 1;
                 out.push(order[high]);
             }
+            from_low = !from_low;
         }
         start = end;
     }
@@ -10695,13 +10702,26 @@ mod tests {
     /// order (review rv39-watch: decoys starved the largest arrivals).
     #[test]
     fn arrivals_are_taken_from_both_ends_of_each_run() {
-        // Indices sorted as proving_order sorts them: times 2, 2, 1, 1, 1, 1, 1, 0.
+        // Indices sorted as proving_order sorts them: times 2, 2, 1, 1, 1, 1, 1, 0. A
+        // run put off an odd number of times begins at its largest.
         let times = [2, 2, 1, 1, 1, 1, 1, 0];
         let order: Vec<usize> = (0..times.len()).collect();
         assert_eq!(
             from_both_ends(order, |at| times[at]),
-            vec![0, 1, 2, 6, 3, 5, 4, 7]
+            vec![0, 1, 6, 2, 5, 3, 4, 7]
         );
+        // A batch that samples one file alone takes the smallest, then the largest of
+        // what was put off once, and so on: both ends in turn across batches.
+        let mut left: Vec<usize> = (0..6).collect();
+        let mut put_offs = 0;
+        let mut first = Vec::new();
+        while !left.is_empty() {
+            let taken = from_both_ends(left.clone(), |_| put_offs)[0];
+            first.push(taken);
+            left.retain(|&at| at != taken);
+            put_offs += 1;
+        }
+        assert_eq!(first, [0, 5, 1, 4, 2, 3]);
         assert!(from_both_ends(Vec::new(), |_| 0).is_empty());
         let many: Vec<usize> = (0..101).collect();
         let mut taken = from_both_ends(many.clone(), |_| 0);
