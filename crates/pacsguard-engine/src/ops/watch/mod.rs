@@ -9993,7 +9993,7 @@ fn from_both_ends(order: Vec<usize>, times: impl Fn(usize) -> u32) -> Vec<usize>
             .position(|&at| times(at) != run)
             .map_or(order.len(), |n| start + n);
         let (mut low, mut high) = (start, end);
-        let mut from_low = run % 2 == 0;
+        let mut from_low = run.is_multiple_of(2);
         while low < high {
             if from_low {
                 out.push(order[low]);
