@@ -4095,21 +4095,15 @@ impl<'a> Guard<'a> {
         due: &mut Vec<pacsguard_watch::Due>,
     ) -> Result<(), EngineError> {
         use std::os::unix::fs::MetadataExt as _;
-        let mut claimed: HashSet<PathBuf> = HashSet::new();
+        // The other names the due paths' inodes had, then which of them the view guards,
+        // read through the failed-view path: a failed file's "not guarded" left a chain
+        // unpaired (a `removed` and an `added` where one `moved` was).
+        let mut candidates: Vec<(PathBuf, EntryType)> = Vec::new();
         {
             let inodes = self
                 .inodes
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-            let views = self.views()?;
-            let guarded = |path: &Path, kind: EntryType| {
-                views.iter().any(|v| {
-                    path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
-                        v.entry(rel.as_os_str().as_bytes())
-                            .is_some_and(|e| e.kind == kind)
-                    })
-                })
-            };
             for item in due.iter() {
                 let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
                     continue;
@@ -4127,13 +4121,31 @@ impl<'a> Guard<'a> {
                 } else {
                     continue;
                 };
-                for known in known {
-                    if *known != item.path && guarded(known, kind) {
-                        claimed.insert(known.clone());
-                    }
-                }
+                candidates.extend(
+                    known
+                        .iter()
+                        .filter(|known| **known != item.path)
+                        .map(|known| (known.clone(), kind)),
+                );
             }
         }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let claimed: HashSet<PathBuf> = self.read_views(Instant::now(), |views| {
+            candidates
+                .iter()
+                .filter(|(path, kind)| {
+                    views.iter().any(|v| {
+                        path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
+                            v.entry(rel.as_os_str().as_bytes())
+                                .is_some_and(|e| e.kind == *kind)
+                        })
+                    })
+                })
+                .map(|(path, _)| path.clone())
+                .collect()
+        })?;
         let in_batch: HashSet<PathBuf> = due.iter().map(|d| d.path.clone()).collect();
         for path in &claimed {
             self.chain_deferred.remove(path);
@@ -4157,101 +4169,114 @@ impl<'a> Guard<'a> {
     /// other; without it the first saw only its half (the old root a `removed`, the new
     /// one an `added`).
     fn pair_moves_across_roots(&mut self, due: &[pacsguard_watch::Due]) -> Result<(), EngineError> {
-        use std::os::unix::fs::MetadataExt as _;
         self.across.clear();
-        let inodes = self
-            .inodes
-            .read()
-            .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-        let views = self.views()?;
-        let root_index = |path: &Path| {
-            views
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| path.starts_with(&v.spec.path))
-                .max_by_key(|(_, v)| v.spec.path.as_os_str().len())
-                .map(|(i, _)| i)
-        };
-        let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
-        // The due files, and the files of the due directories (a study directory moved
-        // whole from another root: review s19-r11), MAX_ACROSS_WALK_ENTRIES at most.
-        let mut candidates: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
-        let mut walked = 0usize;
-        for item in due {
-            let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
-                continue;
-            };
-            if meta.is_file() {
-                candidates.push((item.path.clone(), meta));
-                continue;
-            }
-            // Only a directory new to its root's view (moved in, or made): one it knew
-            // (a store's directory gaining a file) is not walked again on every batch.
-            let known = root_index(&item.path).is_none_or(|i| {
-                item.path
-                    .strip_prefix(&views[i].spec.path)
-                    .is_ok_and(|rel| views[i].entry(rel.as_os_str().as_bytes()).is_some())
-            });
-            if !meta.is_dir() || known {
-                continue;
-            }
-            let mut stack = vec![item.path.clone()];
-            while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    walked += 1;
-                    if walked > MAX_ACROSS_WALK_ENTRIES {
-                        break;
-                    }
-                    let Ok(meta) = entry.metadata() else { continue };
-                    if meta.is_dir() {
-                        stack.push(entry.path());
-                    } else if meta.is_file() {
-                        candidates.push((entry.path(), meta));
-                    }
-                }
-            }
-        }
-        // An old name was due itself, or under a directory due (gone, moved whole).
-        let old_due = |old: &Path| old.ancestors().any(|a| in_batch.contains(a));
-        let mut found = Vec::new();
-        for (path, meta) in &candidates {
-            // A root that hashes no content (`volatile`) follows nothing: the old root's
-            // `removed` stays the finding (review s17-r11: an alert from a store).
-            let Some(here) =
-                root_index(path).filter(|here| views[*here].spec.policy.hashes_content())
-            else {
-                continue;
-            };
-            let inode = (meta.dev(), meta.ino());
-            let old = inodes.names(&inode).iter().find(|old| {
-                **old != *path
-                    && old_due(old)
-                    && std::fs::symlink_metadata(old).is_err()
-                    && root_index(old).is_some_and(|there| {
-                        there != here
-                            && old.strip_prefix(&views[there].spec.path).is_ok_and(|rel| {
-                                views[there]
-                                    .entry(rel.as_os_str().as_bytes())
-                                    .is_some_and(|e| {
-                                        e.kind == EntryType::File
-                                            && (e.meta.dev, e.meta.ino) == inode
-                                    })
-                            })
-                    })
-            });
-            if let Some(old) = old {
-                found.push((path.clone(), old.clone()));
-            }
-        }
-        drop(views);
-        drop(inodes);
+        // Read through the failed-view path (a failed file's "absent" was "no pair": the
+        // old root's `removed` and the new one's `added`), the inodes' lock taken inside
+        // so that it is not held while the view falls back.
+        let inodes = Arc::clone(&self.inodes);
+        let found = self.read_views(Instant::now(), |views| {
+            let inodes = inodes.read().map_err(|_| ())?;
+            Ok(moves_across_roots(views, &inodes, due))
+        })?;
+        let found =
+            found.map_err(|()| EngineError::Usage("watch: the fanotify reader failed".into()))?;
         self.across.extend(found);
         Ok(())
     }
+}
 
+/// The moves across roots among `due` (see [`Guard::pair_moves_across_roots`]): each
+/// new path with the old name in another root its inode had.
+fn moves_across_roots(
+    views: &[RootView],
+    inodes: &inodes::Inodes,
+    due: &[pacsguard_watch::Due],
+) -> Vec<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let root_index = |path: &Path| {
+        views
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| path.starts_with(&v.spec.path))
+            .max_by_key(|(_, v)| v.spec.path.as_os_str().len())
+            .map(|(i, _)| i)
+    };
+    let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
+    // The due files, and the files of the due directories (a study directory moved
+    // whole from another root: review s19-r11), MAX_ACROSS_WALK_ENTRIES at most.
+    let mut candidates: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
+    let mut walked = 0usize;
+    for item in due {
+        let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+            continue;
+        };
+        if meta.is_file() {
+            candidates.push((item.path.clone(), meta));
+            continue;
+        }
+        // Only a directory new to its root's view (moved in, or made): one it knew
+        // (a store's directory gaining a file) is not walked again on every batch.
+        let known = root_index(&item.path).is_none_or(|i| {
+            item.path
+                .strip_prefix(&views[i].spec.path)
+                .is_ok_and(|rel| views[i].entry(rel.as_os_str().as_bytes()).is_some())
+        });
+        if !meta.is_dir() || known {
+            continue;
+        }
+        let mut stack = vec![item.path.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                walked += 1;
+                if walked > MAX_ACROSS_WALK_ENTRIES {
+                    break;
+                }
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                } else if meta.is_file() {
+                    candidates.push((entry.path(), meta));
+                }
+            }
+        }
+    }
+    // An old name was due itself, or under a directory due (gone, moved whole).
+    let old_due = |old: &Path| old.ancestors().any(|a| in_batch.contains(a));
+    let mut found = Vec::new();
+    for (path, meta) in &candidates {
+        // A root that hashes no content (`volatile`) follows nothing: the old root's
+        // `removed` stays the finding (review s17-r11: an alert from a store).
+        let Some(here) = root_index(path).filter(|here| views[*here].spec.policy.hashes_content())
+        else {
+            continue;
+        };
+        let inode = (meta.dev(), meta.ino());
+        let old = inodes.names(&inode).iter().find(|old| {
+            **old != *path
+                && old_due(old)
+                && std::fs::symlink_metadata(old).is_err()
+                && root_index(old).is_some_and(|there| {
+                    there != here
+                        && old.strip_prefix(&views[there].spec.path).is_ok_and(|rel| {
+                            views[there]
+                                .entry(rel.as_os_str().as_bytes())
+                                .is_some_and(|e| {
+                                    e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode
+                                })
+                        })
+                })
+        });
+        if let Some(old) = old {
+            found.push((path.clone(), old.clone()));
+        }
+    }
+    found
+}
+
+impl<'a> Guard<'a> {
     /// Files due for a rehash that a process still holds open for writing are not
     /// verified yet (see [`writers`]): a guarded file closed by one writer while another
     /// writes on, and any file, guarded or new, due because it went quiet while its
