@@ -194,6 +194,103 @@ fn a_read_lock_on_the_view_during_a_catch_up_invents_no_change_and_says_none_twi
     changes_made_during_a_catch_up_in_parts(true);
 }
 
+/// Review rv45-view, case14b: a lock landing on the view file while the start fills it
+/// left the file failed, and the start listed the directories to watch from it: none
+/// ("with 0 directory watches"), so no creation, deletion or rename below the root was
+/// seen for the run. The start's listing goes through the failed-view path: the view
+/// falls back to memory (said) and every directory is watched. Here a real `sqlite3`
+/// holds an exclusive lock on the view file made whole as the start lists it. Seen
+/// failing before the change (0 directory watches).
+#[test]
+fn a_view_file_failed_at_the_start_still_has_every_directory_watched() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let hold = env.home.join("test-hold");
+    fs::write(&hold, b"").expect("test fixture");
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_HOLD_BEFORE_WATCHES", &hold);
+    let watcher = Watcher::spawn_with(&env, &[], command);
+    let held = watcher.wait(Duration::from_secs(60), |_, err| {
+        err.contains("TEST HOOK: the start holds")
+    });
+    assert!(held, "{}", watcher.stderr());
+    let mut locker = view_locked(&env.home.join("watch-view-0.sqlite"), "BEGIN EXCLUSIVE;");
+    fs::remove_file(&hold).expect("test fixture");
+    let started = watcher.wait(Duration::from_secs(60), |_, err| {
+        err.contains("watching for changes")
+    });
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert!(started, "{}", watcher.stderr());
+    // A new image in the subdirectory: its creation is seen through that directory's
+    // watch.
+    fs::write(env.path("study/series/3.dcm"), b"DICM image three").expect("test fixture");
+    let added = watcher.wait(Duration::from_secs(60), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "study/series/3.dcm".into()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    let watches: usize = stderr
+        .split(" directory watches")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(watches >= 3, "the root, study, study/series: {stderr}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["kind"] == "watch-state-altered" && f["severity"] == "alert"),
+        "the view's failure said: {findings:#?}"
+    );
+    assert!(added, "{findings:#?}\n{stderr}");
+}
+
+/// Issue 15 (session 46, review rv45-view): a worker's conclusion read the part of the
+/// view it compares the hashed file with directly; when the view file failed between
+/// the batch that gave the job and its conclusion (a real `sqlite3` exclusive lock,
+/// taken while the conclusion is held here), the part read as empty and the changed
+/// file came out `added`, its change never said. It is read through the failed-view
+/// path: the view falls back to memory and the change is said. Seen failing before the
+/// change (`added`, no `content-changed`).
+#[test]
+fn a_view_file_failing_before_a_workers_conclusion_never_hides_the_change() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    let mut image = b"DICM big image ".to_vec();
+    image.resize(64 << 10, b'x');
+    fs::write(env.path("study/series/big.dcm"), &image).expect("test fixture");
+    env.profile(&["--policy", "append-only"]);
+    let hold = env.home.join("test-hold");
+    let mut command = pacsguard();
+    command
+        .env("PACSGUARD_TEST_BIG_FILE_BYTES", "4096")
+        .env("PACSGUARD_TEST_HOLD_WORKER_CONCLUSION", &hold);
+    let watcher = Watcher::start_with(&env, &[], command);
+    fs::write(&hold, b"").expect("test fixture");
+    image[20..].fill(b'y');
+    fs::write(env.path("study/series/big.dcm"), &image).expect("test fixture");
+    let held = watcher.wait(Duration::from_secs(60), |_, err| {
+        err.contains("TEST HOOK: a worker's hashing waits")
+    });
+    assert!(held, "{}", watcher.stderr());
+    let mut locker = view_locked(&env.home.join("watch-view-0.sqlite"), "BEGIN EXCLUSIVE;");
+    fs::remove_file(&hold).expect("test fixture");
+    let said = watcher.wait(Duration::from_secs(60), |f, _| {
+        tally(f, &env.tree)
+            .keys()
+            .any(|(_, path)| path == "study/series/big.dcm")
+    });
+    let _ = locker.kill();
+    let _ = locker.wait();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(said, "{findings:#?}\n{stderr}");
+    let counts = tally(&findings, &env.tree);
+    let big = |kind: &str| counts.get(&(kind.to_string(), "study/series/big.dcm".to_string()));
+    assert_eq!(big("content-changed"), Some(&1), "{counts:?}\n{stderr}");
+    assert_eq!(big("added"), None, "{counts:?}");
+}
+
 /// The catch-up in parts held after its first part while the tree changes; with
 /// `lock`, a real `sqlite3` reader holds a read transaction on the view file from then
 /// until after the catch-up (its writes fail, the view falls back to memory).
@@ -4976,6 +5073,12 @@ fn a_row_deleted_from_the_view_file_never_hides_the_removal_of_its_file() {
 /// A real `sqlite3` reader holding a read transaction on `file` until it is killed (a
 /// backup or an admin's `.dump` of the view file).
 fn view_read_locked(file: &Path) -> std::process::Child {
+    view_locked(file, "BEGIN;")
+}
+
+/// A real `sqlite3` process holding `begin` (`BEGIN;` with a read, or `BEGIN
+/// EXCLUSIVE;`) on the view file `file`, until it is killed.
+fn view_locked(file: &Path, begin: &str) -> std::process::Child {
     use std::io::Write as _;
     let mut reader = std::process::Command::new("sqlite3")
         .arg(file)
@@ -4986,7 +5089,7 @@ fn view_read_locked(file: &Path) -> std::process::Child {
     let mut stdin = reader.stdin.take().expect("stdin");
     writeln!(
         stdin,
-        ".timeout 30000\n.bail on\nBEGIN;\nSELECT count(*) FROM view;\nSELECT 'held';"
+        ".timeout 30000\n.bail on\n{begin}\nSELECT count(*) FROM view;\nSELECT 'held';"
     )
     .expect("to sqlite3");
     stdin.flush().expect("to sqlite3");

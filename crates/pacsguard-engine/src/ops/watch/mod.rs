@@ -325,6 +325,21 @@ const BASELINE_RETRY_MAX: Duration = Duration::from_secs(300);
 /// release build.
 pub const TEST_HOLD_AFTER_FIRST_PART_VAR: &str = "PACSGUARD_TEST_HOLD_AFTER_FIRST_PART";
 
+/// A debug build's hook: the start holds before it lists the directories to watch from
+/// the views, while the file this variable names exists (up to [`TEST_HOLD_LIMIT`]): a
+/// test locks a view file made whole, as a lock landing mid-fill would find it. Ignored
+/// by a release build.
+pub const TEST_HOLD_BEFORE_WATCHES_VAR: &str = "PACSGUARD_TEST_HOLD_BEFORE_WATCHES";
+
+/// A debug build's hook: a worker's hashing is concluded only once the file this
+/// variable names is gone (up to [`TEST_HOLD_LIMIT`]): a test locks the view file between
+/// the batch that gave the job and its conclusion. Ignored by a release build.
+pub const TEST_HOLD_WORKER_CONCLUSION_VAR: &str = "PACSGUARD_TEST_HOLD_WORKER_CONCLUSION";
+
+/// A debug build's hook: [`workers::BIG_FILE_BYTES`] in bytes, so that a test gives a
+/// small file to the workers (ignored by a release build).
+pub const TEST_BIG_FILE_BYTES_VAR: &str = "PACSGUARD_TEST_BIG_FILE_BYTES";
+
 /// How long a stop goes on reading the events the kernel still holds for the watched
 /// directories once the workers' jobs are back (or [`STOP_GRACE`] has passed): events of
 /// changes made up to then were left unread and their changes unsaid until the next
@@ -2344,19 +2359,37 @@ impl<'a> Guard<'a> {
         now: Instant,
         read: impl Fn(&RootView) -> T,
     ) -> Result<Option<T>, EngineError> {
+        self.read_views(now, |views| views.get(index).map(&read))
+    }
+
+    /// What `read` takes from all the views, never from a view file that failed (see
+    /// [`Guard::read_view`]): the one way every lookup that judges goes. A view whose
+    /// file failed before the read, or during it, is put in memory (said) and `read`
+    /// done again there. A failed read is never "absent", "not guarded" or "no pair":
+    /// the start listed no directory of a view file a lock reached mid-fill (review
+    /// rv45-view, case14b: "with 0 directory watches"), and a worker's conclusion
+    /// compared a changed file with nothing.
+    fn read_views<T>(
+        &mut self,
+        now: Instant,
+        read: impl Fn(&[RootView]) -> T,
+    ) -> Result<T, EngineError> {
         let first = {
             let views = self.views()?;
-            let Some(view) = views.get(index) else {
-                return Ok(None);
-            };
-            view.read(&read)
+            let failed = |views: &[RootView]| views.iter().any(RootView::disk_failed);
+            if failed(&views) {
+                None
+            } else {
+                let value = read(&views);
+                (!failed(&views)).then_some(value)
+            }
         };
-        if let Ok(value) = first {
-            return Ok(Some(value));
+        if let Some(value) = first {
+            return Ok(value);
         }
         self.report_view_troubles(now)?;
         let views = self.views()?;
-        Ok(views.get(index).map(read))
+        Ok(read(&views))
     }
 
     /// Puts every view whose file failed in memory (said) before a batch is judged: its
@@ -2374,17 +2407,24 @@ impl<'a> Guard<'a> {
         let restored = self.restore_seen()?;
         // Watches first, then the catch-up walk: a change made in between is seen by one
         // or the other, never by neither.
-        let (root_paths, directories): (Vec<PathBuf>, Vec<PathBuf>) = {
-            let views = self.views()?;
-            let roots = views.iter().map(|v| v.spec.path.clone()).collect();
-            let dirs = views
-                .iter()
-                .flat_map(|v| v.directories().map(|e| absolute(&v.spec.path, &e.rel)))
-                .collect();
-            (roots, dirs)
-        };
-        self.report.roots = root_paths.iter().map(|p| escape_path(p)).collect();
+        self.hold_while_hooked(
+            TEST_HOLD_BEFORE_WATCHES_VAR,
+            "the start holds before it lists the directories to watch",
+        );
+        // Listed from the views through the failed-view path: a lock landing on a view
+        // file mid-fill left it failed, and its listing read as no directory at all, so
+        // the start watched none (review rv45-view, case14b).
         let now = Instant::now();
+        let (root_paths, directories): (Vec<PathBuf>, Vec<PathBuf>) =
+            self.read_views(now, |views| {
+                let roots = views.iter().map(|v| v.spec.path.clone()).collect();
+                let dirs = views
+                    .iter()
+                    .flat_map(|v| v.directories().map(|e| absolute(&v.spec.path, &e.rel)))
+                    .collect();
+                (roots, dirs)
+            })?;
+        self.report.roots = root_paths.iter().map(|p| escape_path(p)).collect();
         for dir in directories {
             self.add_watch(dir, now, false)?;
         }
@@ -2690,16 +2730,26 @@ impl<'a> Guard<'a> {
     /// meanwhile). Bounded by [`TEST_HOLD_LIMIT`]. A release build never reads the
     /// variable.
     fn hold_after_first_part(&mut self) {
+        self.hold_while_hooked(
+            TEST_HOLD_AFTER_FIRST_PART_VAR,
+            "the catch-up holds after its first part",
+        );
+    }
+
+    /// A debug build's hook: holds while the file named by `var` exists, saying `what`
+    /// holds (nothing when it does not), up to [`TEST_HOLD_LIMIT`]. A release build
+    /// never reads the variable.
+    fn hold_while_hooked(&mut self, var: &str, what: &str) {
         let Some(hold) = cfg!(debug_assertions)
-            .then(|| std::env::var_os(TEST_HOLD_AFTER_FIRST_PART_VAR))
+            .then(|| std::env::var_os(var))
             .flatten()
             .map(PathBuf::from)
+            .filter(|hold| hold.exists())
         else {
             return;
         };
         self.out.notice(&format!(
-            "TEST HOOK: the catch-up holds after its first part while {} exists \
-             (a debug build, {TEST_HOLD_AFTER_FIRST_PART_VAR}); never in production",
+            "TEST HOOK: {what} while {} exists (a debug build, {var}); never in production",
             escape_path(&hold)
         ));
         let end = Instant::now() + TEST_HOLD_LIMIT;
@@ -3481,8 +3531,9 @@ impl<'a> Guard<'a> {
                     .map(|e| of(root, e))
                     .collect(),
             ),
-            None => {
-                let views = self.views()?;
+            // The start's index, through the failed-view path: read from a failed file it
+            // knows no inode, and a write through a hard link outside the roots is missed.
+            None => self.read_views(Instant::now(), |views| {
                 (
                     views
                         .iter()
@@ -3493,7 +3544,7 @@ impl<'a> Guard<'a> {
                         .flat_map(|v| v.directories().map(|e| of(&v.spec.path, &e)))
                         .collect(),
                 )
-            }
+            })?,
         };
         self.dir_inodes.extend(directories);
         let mut inodes = self
@@ -3571,21 +3622,33 @@ impl<'a> Guard<'a> {
         };
         // The stored size, and the SOP Instance UID of a file profiled as DICOM with
         // whether its pixels were stored uncompressed.
-        let Ok(known) = self.views.lock().map(|views| {
-            views.get(index).and_then(|v| v.entry(&rel)).map(|e| {
-                let uid = match &e.content {
-                    Content::Hashed {
-                        dicom: Some(facts), ..
-                    } if !facts.instance_uid.is_empty() => Some((
-                        facts.instance_uid.clone(),
-                        entropy::structured(&facts.transfer_syntax),
-                    )),
-                    _ => None,
-                };
-                (e.meta.size, uid)
+        let Ok(read) = self.views.lock().map(|views| {
+            views.get(index).map(|v| {
+                v.read(|v| {
+                    v.entry(&rel).map(|e| {
+                        let uid = match &e.content {
+                            Content::Hashed {
+                                dicom: Some(facts), ..
+                            } if !facts.instance_uid.is_empty() => Some((
+                                facts.instance_uid.clone(),
+                                entropy::structured(&facts.transfer_syntax),
+                            )),
+                            _ => None,
+                        };
+                        (e.meta.size, uid)
+                    })
+                })
             })
         }) else {
             return true;
+        };
+        let known = match read {
+            None => None,
+            Some(Ok(known)) => known,
+            // A failed file is not read here (no `&mut` to put the view in memory): "not
+            // shorter", so the file is judged now, through the failed-view path, never
+            // held as a writer's on a read that failed.
+            Some(Err(view::ViewFailed)) => return false,
         };
         match known {
             None => true,
@@ -3871,11 +3934,14 @@ impl<'a> Guard<'a> {
     }
 
     /// Whether the view of a root holds `path` (a file or directory last seen there).
-    fn is_guarded(&self, path: &Path) -> Result<bool, EngineError> {
+    /// Read through the failed-view path: a failed file's "absent" left a removal
+    /// just before the stop unsaid.
+    fn is_guarded(&mut self, path: &Path) -> Result<bool, EngineError> {
         let Some((index, rel)) = self.root_of(path) else {
             return Ok(false);
         };
-        Ok(self.views()?[index].entry(&rel).is_some())
+        let known = self.read_view(index, Instant::now(), |view| view.entry(&rel).is_some())?;
+        Ok(known.unwrap_or(false))
     }
 
     fn verify_due(&mut self, now: Instant) -> Result<(), EngineError> {
@@ -4001,9 +4067,12 @@ impl<'a> Guard<'a> {
             let Some(vanished) = topmost_vanished_ancestor(&root, &rel) else {
                 continue;
             };
-            let known = self.views()?[index]
-                .entry(&vanished)
-                .is_some_and(|e| e.kind == EntryType::Directory);
+            let known = self
+                .read_view(index, Instant::now(), |view| {
+                    view.entry(&vanished)
+                        .is_some_and(|e| e.kind == EntryType::Directory)
+                })?
+                .unwrap_or(false);
             if known {
                 self.debounce.forget(&item.path);
                 item.path = absolute(&root, &vanished);
@@ -4026,21 +4095,15 @@ impl<'a> Guard<'a> {
         due: &mut Vec<pacsguard_watch::Due>,
     ) -> Result<(), EngineError> {
         use std::os::unix::fs::MetadataExt as _;
-        let mut claimed: HashSet<PathBuf> = HashSet::new();
+        // The other names the due paths' inodes had, then which of them the view guards,
+        // read through the failed-view path: a failed file's "not guarded" left a chain
+        // unpaired (a `removed` and an `added` where one `moved` was).
+        let mut candidates: Vec<(PathBuf, EntryType)> = Vec::new();
         {
             let inodes = self
                 .inodes
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-            let views = self.views()?;
-            let guarded = |path: &Path, kind: EntryType| {
-                views.iter().any(|v| {
-                    path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
-                        v.entry(rel.as_os_str().as_bytes())
-                            .is_some_and(|e| e.kind == kind)
-                    })
-                })
-            };
             for item in due.iter() {
                 let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
                     continue;
@@ -4058,13 +4121,31 @@ impl<'a> Guard<'a> {
                 } else {
                     continue;
                 };
-                for known in known {
-                    if *known != item.path && guarded(known, kind) {
-                        claimed.insert(known.clone());
-                    }
-                }
+                candidates.extend(
+                    known
+                        .iter()
+                        .filter(|known| **known != item.path)
+                        .map(|known| (known.clone(), kind)),
+                );
             }
         }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let claimed: HashSet<PathBuf> = self.read_views(Instant::now(), |views| {
+            candidates
+                .iter()
+                .filter(|(path, kind)| {
+                    views.iter().any(|v| {
+                        path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
+                            v.entry(rel.as_os_str().as_bytes())
+                                .is_some_and(|e| e.kind == *kind)
+                        })
+                    })
+                })
+                .map(|(path, _)| path.clone())
+                .collect()
+        })?;
         let in_batch: HashSet<PathBuf> = due.iter().map(|d| d.path.clone()).collect();
         for path in &claimed {
             self.chain_deferred.remove(path);
@@ -4088,101 +4169,114 @@ impl<'a> Guard<'a> {
     /// other; without it the first saw only its half (the old root a `removed`, the new
     /// one an `added`).
     fn pair_moves_across_roots(&mut self, due: &[pacsguard_watch::Due]) -> Result<(), EngineError> {
-        use std::os::unix::fs::MetadataExt as _;
         self.across.clear();
-        let inodes = self
-            .inodes
-            .read()
-            .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-        let views = self.views()?;
-        let root_index = |path: &Path| {
-            views
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| path.starts_with(&v.spec.path))
-                .max_by_key(|(_, v)| v.spec.path.as_os_str().len())
-                .map(|(i, _)| i)
-        };
-        let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
-        // The due files, and the files of the due directories (a study directory moved
-        // whole from another root: review s19-r11), MAX_ACROSS_WALK_ENTRIES at most.
-        let mut candidates: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
-        let mut walked = 0usize;
-        for item in due {
-            let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
-                continue;
-            };
-            if meta.is_file() {
-                candidates.push((item.path.clone(), meta));
-                continue;
-            }
-            // Only a directory new to its root's view (moved in, or made): one it knew
-            // (a store's directory gaining a file) is not walked again on every batch.
-            let known = root_index(&item.path).is_none_or(|i| {
-                item.path
-                    .strip_prefix(&views[i].spec.path)
-                    .is_ok_and(|rel| views[i].entry(rel.as_os_str().as_bytes()).is_some())
-            });
-            if !meta.is_dir() || known {
-                continue;
-            }
-            let mut stack = vec![item.path.clone()];
-            while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    walked += 1;
-                    if walked > MAX_ACROSS_WALK_ENTRIES {
-                        break;
-                    }
-                    let Ok(meta) = entry.metadata() else { continue };
-                    if meta.is_dir() {
-                        stack.push(entry.path());
-                    } else if meta.is_file() {
-                        candidates.push((entry.path(), meta));
-                    }
-                }
-            }
-        }
-        // An old name was due itself, or under a directory due (gone, moved whole).
-        let old_due = |old: &Path| old.ancestors().any(|a| in_batch.contains(a));
-        let mut found = Vec::new();
-        for (path, meta) in &candidates {
-            // A root that hashes no content (`volatile`) follows nothing: the old root's
-            // `removed` stays the finding (review s17-r11: an alert from a store).
-            let Some(here) =
-                root_index(path).filter(|here| views[*here].spec.policy.hashes_content())
-            else {
-                continue;
-            };
-            let inode = (meta.dev(), meta.ino());
-            let old = inodes.names(&inode).iter().find(|old| {
-                **old != *path
-                    && old_due(old)
-                    && std::fs::symlink_metadata(old).is_err()
-                    && root_index(old).is_some_and(|there| {
-                        there != here
-                            && old.strip_prefix(&views[there].spec.path).is_ok_and(|rel| {
-                                views[there]
-                                    .entry(rel.as_os_str().as_bytes())
-                                    .is_some_and(|e| {
-                                        e.kind == EntryType::File
-                                            && (e.meta.dev, e.meta.ino) == inode
-                                    })
-                            })
-                    })
-            });
-            if let Some(old) = old {
-                found.push((path.clone(), old.clone()));
-            }
-        }
-        drop(views);
-        drop(inodes);
+        // Read through the failed-view path (a failed file's "absent" was "no pair": the
+        // old root's `removed` and the new one's `added`), the inodes' lock taken inside
+        // so that it is not held while the view falls back.
+        let inodes = Arc::clone(&self.inodes);
+        let found = self.read_views(Instant::now(), |views| {
+            let inodes = inodes.read().map_err(|_| ())?;
+            Ok(moves_across_roots(views, &inodes, due))
+        })?;
+        let found =
+            found.map_err(|()| EngineError::Usage("watch: the fanotify reader failed".into()))?;
         self.across.extend(found);
         Ok(())
     }
+}
 
+/// The moves across roots among `due` (see [`Guard::pair_moves_across_roots`]): each
+/// new path with the old name in another root its inode had.
+fn moves_across_roots(
+    views: &[RootView],
+    inodes: &inodes::Inodes,
+    due: &[pacsguard_watch::Due],
+) -> Vec<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let root_index = |path: &Path| {
+        views
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| path.starts_with(&v.spec.path))
+            .max_by_key(|(_, v)| v.spec.path.as_os_str().len())
+            .map(|(i, _)| i)
+    };
+    let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
+    // The due files, and the files of the due directories (a study directory moved
+    // whole from another root: review s19-r11), MAX_ACROSS_WALK_ENTRIES at most.
+    let mut candidates: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
+    let mut walked = 0usize;
+    for item in due {
+        let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+            continue;
+        };
+        if meta.is_file() {
+            candidates.push((item.path.clone(), meta));
+            continue;
+        }
+        // Only a directory new to its root's view (moved in, or made): one it knew
+        // (a store's directory gaining a file) is not walked again on every batch.
+        let known = root_index(&item.path).is_none_or(|i| {
+            item.path
+                .strip_prefix(&views[i].spec.path)
+                .is_ok_and(|rel| views[i].entry(rel.as_os_str().as_bytes()).is_some())
+        });
+        if !meta.is_dir() || known {
+            continue;
+        }
+        let mut stack = vec![item.path.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                walked += 1;
+                if walked > MAX_ACROSS_WALK_ENTRIES {
+                    break;
+                }
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                } else if meta.is_file() {
+                    candidates.push((entry.path(), meta));
+                }
+            }
+        }
+    }
+    // An old name was due itself, or under a directory due (gone, moved whole).
+    let old_due = |old: &Path| old.ancestors().any(|a| in_batch.contains(a));
+    let mut found = Vec::new();
+    for (path, meta) in &candidates {
+        // A root that hashes no content (`volatile`) follows nothing: the old root's
+        // `removed` stays the finding (review s17-r11: an alert from a store).
+        let Some(here) = root_index(path).filter(|here| views[*here].spec.policy.hashes_content())
+        else {
+            continue;
+        };
+        let inode = (meta.dev(), meta.ino());
+        let old = inodes.names(&inode).iter().find(|old| {
+            **old != *path
+                && old_due(old)
+                && std::fs::symlink_metadata(old).is_err()
+                && root_index(old).is_some_and(|there| {
+                    there != here
+                        && old.strip_prefix(&views[there].spec.path).is_ok_and(|rel| {
+                            views[there]
+                                .entry(rel.as_os_str().as_bytes())
+                                .is_some_and(|e| {
+                                    e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode
+                                })
+                        })
+                })
+        });
+        if let Some(old) = old {
+            found.push((path.clone(), old.clone()));
+        }
+    }
+    found
+}
+
+impl<'a> Guard<'a> {
     /// Files due for a rehash that a process still holds open for writing are not
     /// verified yet (see [`writers`]): a guarded file closed by one writer while another
     /// writes on, and any file, guarded or new, due because it went quiet while its
@@ -5992,7 +6086,9 @@ impl<'a> Guard<'a> {
             findings.push(finding);
         }
         for (index, (findings, writers)) in by_root {
-            let base = self.views()?[index].part(&[]);
+            let Some(base) = self.read_view(index, now, |view| view.part(&[]))? else {
+                continue;
+            };
             self.raise(&base, findings, &HashSet::new(), Some(&writers), now)?;
         }
         Ok(())
@@ -6683,6 +6779,8 @@ impl<'a> Guard<'a> {
         if !base.spec.policy.hashes_content() {
             return kept;
         }
+        let big_file_bytes =
+            test_hooked_capacity(TEST_BIG_FILE_BYTES_VAR, workers::BIG_FILE_BYTES as usize) as u64;
         // In place, as above: this is the whole capture at a catch-up, and its copy by a
         // partition was the peak of every start (heaptrack, 200,000 files: 61 MB).
         let big: Vec<Entry> = tree
@@ -6690,7 +6788,7 @@ impl<'a> Guard<'a> {
             .extract_if(.., |e| {
                 e.kind == EntryType::File
                     && e.content == Content::Pending
-                    && e.meta.size > workers::BIG_FILE_BYTES
+                    && e.meta.size > big_file_bytes
             })
             .collect();
         if big.is_empty() {
@@ -6865,8 +6963,16 @@ impl<'a> Guard<'a> {
                 {
                     return Ok(());
                 }
-                // Compared with the view as it is now (it kept these entries meanwhile).
-                let base = self.views()?[index].part(&rels);
+                self.hold_while_hooked(
+                    TEST_HOLD_WORKER_CONCLUSION_VAR,
+                    "a worker's hashing waits to be concluded",
+                );
+                // Compared with the view as it is now (it kept these entries meanwhile),
+                // never with a failed file's: read from one, the changed file was in no
+                // base, and its encryption came out `added`.
+                let Some(base) = self.read_view(index, now, |view| view.part(&rels))? else {
+                    return Ok(());
+                };
                 let was = std::mem::replace(&mut self.catching_up, catch_up);
                 let concluded = self.conclude(index, &base, tree, &rels, &[], Vec::new(), now);
                 self.catching_up = was;
@@ -9912,7 +10018,7 @@ fn from_both_ends(order: Vec<usize>, times: impl Fn(usize) -> u32) -> Vec<usize>
             .position(|&at| times(at) != run)
             .map_or(order.len(), |n| start + n);
         let (mut low, mut high) = (start, end);
-        let mut from_low = run % 2 == 0;
+        let mut from_low = run.is_multiple_of(2);
         while low < high {
             if from_low {
                 out.push(order[low]);
