@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
-use pacsguard_fs::Meta;
+use pacsguard_fs::{Entry, Meta};
 use pacsguard_profile::HashAlgorithm;
 
 use super::Stored;
@@ -43,6 +43,10 @@ pub(super) struct LateInput {
     pub hash: HashAlgorithm,
     pub another_file: bool,
     pub meta: Meta,
+    /// The entry it was compared with (its rel the file's): see [`LateProof::was`].
+    pub was: Entry,
+    /// The file as walked.
+    pub now: Entry,
 }
 
 /// One re-compression waiting for its proof.
@@ -68,6 +72,16 @@ pub(super) struct LateProof {
     /// Turns its proof found the bytes of the turn's budget spent before it (see
     /// [`verdict`]).
     pub out_of_bytes: u32,
+    /// The entry it is proven against (its rel the file's): what the view holds at its
+    /// path until its proof finishes (`Guard::hold_late_in_view`). Issue 11, review
+    /// rv45-proof: the view took the file as written when its warning was said, so a
+    /// stop, a crash or a watcher killed with proofs queued left a state no start
+    /// compared again, the stream's look its last word. Held at its stored state, the
+    /// next start's catch-up finds the change again and judges it.
+    pub was: Entry,
+    /// The newest state of the file a verification judged (its rel the file's): what the
+    /// view takes when the proof finishes, if the file is still in it.
+    pub written: Entry,
 }
 
 /// Where a queued proof's file is when its turn comes ([`LateProof::whereabouts`]).
@@ -137,6 +151,14 @@ impl LateProofs {
         Ok(())
     }
 
+    /// The proofs queued in `root`.
+    pub fn of_root_mut<'a>(
+        &'a mut self,
+        root: &'a Path,
+    ) -> impl Iterator<Item = &'a mut LateProof> {
+        self.queue.iter_mut().filter(move |q| q.root == root)
+    }
+
     pub fn front(&self) -> Option<&LateProof> {
         self.queue.front()
     }
@@ -169,8 +191,9 @@ impl LateProofs {
 
 impl LateProofs {
     /// The warnings of a stop with proofs still queued, one per root, with how many and
-    /// the oldest: their `proof-unfinished` warnings stay the last word on them, and the
-    /// view holds each as written, so no later start proves them.
+    /// the oldest: the view holds each at the state it is proven against (see
+    /// [`LateProof::was`]), kept in the store at the stop's checkpoint, so that the next
+    /// start's catch-up finds each change again and judges it.
     pub fn at_stop(&self) -> Vec<Finding> {
         self.per_root()
             .into_iter()
@@ -187,9 +210,11 @@ impl LateProofs {
                     format!(
                         "{count} re-compression(s) judged by their stream (`proof-unfinished` \
                          warnings) were still waiting for their proof when the watcher \
-                         stopped (the oldest {oldest}): never proven; the view holds them as \
-                         written, so no later start proves them: verify their pixels \
-                         another way"
+                         stopped (the oldest {oldest}; at most MAX_LATE_PROOFS, {}, wait): \
+                         not proven by this run; the view keeps each at the state it is \
+                         proven against, so the next start compares it again and judges it \
+                         (proven, or an alert)",
+                        self.capacity
                     ),
                 )
                 .with_root(root)
@@ -279,6 +304,19 @@ mod tests {
             writer: None,
             queued: Instant::now(),
             out_of_bytes: 0,
+            was: file(path),
+            written: file(path),
+        }
+    }
+
+    fn file(path: &str) -> Entry {
+        Entry {
+            rel: path.trim_start_matches("/archive/").as_bytes().to_vec(),
+            kind: pacsguard_fs::EntryType::File,
+            meta: Meta::default(),
+            link_target: None,
+            xattrs: Vec::new(),
+            content: pacsguard_fs::Content::Pending,
         }
     }
 

@@ -459,6 +459,14 @@ fn test_hooked_capacity(var: &str, bound: usize) -> usize {
     hooked.unwrap_or(bound)
 }
 
+/// Set to `1` in a debug build, no proof queued to finish later ([`late`]) is proven:
+/// a test stops or kills the watcher with proofs queued (ignored by a release build).
+pub const TEST_HOLD_LATE_PROOFS_VAR: &str = "PACSGUARD_TEST_HOLD_LATE_PROOFS";
+
+fn test_hooked_late_proofs_held() -> bool {
+    cfg!(debug_assertions) && std::env::var(TEST_HOLD_LATE_PROOFS_VAR).is_ok_and(|v| v == "1")
+}
+
 /// Set to `1` in a debug build, the views are kept on disk whatever `[watch]
 /// view_on_disk` says: the whole watch test suite run over them.
 pub const TEST_VIEW_ON_DISK_VAR: &str = "PACSGUARD_TEST_VIEW_ON_DISK";
@@ -6171,6 +6179,7 @@ impl<'a> Guard<'a> {
                     .or_else(|| base.entry(&e.rel))
             });
         self.publish(&refused, now)?;
+        self.hold_late_in_view(&spec.path, &mut tree);
         let mut stored = entries_for_store(&spec, tree);
         keep_last_known(base, unlistable, &mut stored.entries);
         stored.entries.extend(kept);
@@ -6358,6 +6367,8 @@ impl<'a> Guard<'a> {
                     writer: self.writers.get(&finding.path).cloned(),
                     queued: now,
                     out_of_bytes: 0,
+                    was: input.was,
+                    written: input.now,
                 });
                 match queued {
                     Ok(()) => {
@@ -6423,6 +6434,72 @@ impl<'a> Guard<'a> {
         put_off
     }
 
+    /// Keeps, in what a verification of `root` gives the view (`tree`), each file whose
+    /// proof is queued ([`late`]) at the state it is proven against
+    /// ([`late::LateProof::was`]), noting the state judged now as the one the view takes
+    /// when the proof finishes ([`Guard::release_late_view`]). Issue 11 (review
+    /// rv45-proof): the view took a queued file as written, and the seen rows a
+    /// checkpoint keeps with it, so a stop, a crash or a watcher killed before the proof
+    /// finished left ciphertext that passed the stream's look accepted for good; held
+    /// here, the next start's catch-up finds the change again and judges it. At most
+    /// [`late::MAX_LATE_PROOFS`] entries are held so.
+    fn hold_late_in_view(&mut self, root: &Path, tree: &mut Tree) {
+        if self.late_proofs.is_empty() {
+            return;
+        }
+        for late in self.late_proofs.of_root_mut(root) {
+            let Ok(rel) = late.finding.path.strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.as_os_str().as_bytes();
+            let Ok(at) = tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)) else {
+                continue; // not in this verification, or gone: its view entry is as it was
+            };
+            let mut held = late.was.clone();
+            held.rel = rel.to_vec();
+            late.written = std::mem::replace(&mut tree.entries[at], held);
+        }
+    }
+
+    /// The view takes the state of a file whose proof finished (`done`): the newest one
+    /// a verification judged, if the file is in it still; otherwise (written, renamed or
+    /// its mode changed since) it is verified again at once, compared with the state its
+    /// proof was against, which the view held until now ([`Guard::hold_late_in_view`]).
+    fn release_late_view(
+        &mut self,
+        done: &late::LateProof,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let path = &done.finding.path;
+        let written = &done.written.meta;
+        let unchanged = std::fs::symlink_metadata(path).is_ok_and(|m| {
+            let m = pacsguard_fs::Meta::of(&m);
+            (m.dev, m.ino, m.size, m.mtime, m.ctime, m.mode)
+                == (
+                    written.dev,
+                    written.ino,
+                    written.size,
+                    written.mtime,
+                    written.ctime,
+                    written.mode,
+                )
+        });
+        match self.root_of(path) {
+            Some((index, rel)) if unchanged => {
+                let mut entry = done.written.clone();
+                entry.rel.clone_from(&rel);
+                self.views()?[index].set(&rel, Some(entry));
+                self.seen.note_rel(index, rel);
+            }
+            _ => {
+                let quiet = Duration::from_millis(self.config.quiet_ms);
+                self.debounce
+                    .mark_again_after(path.clone(), now, quiet, false);
+            }
+        }
+        Ok(())
+    }
+
     /// Proves the re-compressions queued by [`Guard::put_off_unproven`] (see [`late`]),
     /// oldest first, while this turn's proving budget has time left: after the turn's
     /// new changes, so that the queue spends only what they left of it (on an idle turn,
@@ -6432,7 +6509,7 @@ impl<'a> Guard<'a> {
     /// the ransomware signal now; no verdict either way is a warning saying so. A file
     /// changed since it was queued is left to its own verification.
     fn prove_late(&mut self, now: Instant) -> Result<(), EngineError> {
-        if self.late_proofs.is_empty() {
+        if self.late_proofs.is_empty() || test_hooked_late_proofs_held() {
             return Ok(());
         }
         let Some(budget) = self.turn_budget.take() else {
@@ -6500,6 +6577,9 @@ impl<'a> Guard<'a> {
         if finished.is_empty() {
             return Ok(());
         }
+        for (done, _) in &finished {
+            self.release_late_view(done, now)?;
+        }
         let mut closed = Vec::new();
         let mut alerts: BTreeMap<PathBuf, Vec<late::LateProof>> = BTreeMap::new();
         for (done, verdict) in finished {
@@ -6518,8 +6598,8 @@ impl<'a> Guard<'a> {
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "proof finished: pixel data unchanged (written as {}, decoded {waited:.1} \
-                         s after its `proof-unfinished` warning to the pixels stored): a \
-                         lossless re-compression, the warning closed",
+                         s after its `proof-unfinished` warning to the pixels stored): \
+                         a lossless re-compression, the warning closed",
                         done.stored.after
                     );
                     finding
@@ -6530,8 +6610,8 @@ impl<'a> Guard<'a> {
                 late::Verdict::Unsettled(why) => {
                     finding.severity = finding.severity.min(Severity::Warning);
                     finding.detail = format!(
-                        "proof finished {waited:.1} s after its `proof-unfinished` warning, \
-                         with no verdict: {why}: the warning stands"
+                        "proof finished {waited:.1} s after its `proof-unfinished` \
+                         warning, with no verdict: {why}: the warning stands"
                     );
                     finding
                         .fields
@@ -6540,8 +6620,8 @@ impl<'a> Guard<'a> {
                 }
                 late::Verdict::Disproven(why) => {
                     finding.detail = format!(
-                        "proof finished {waited:.1} s after its `proof-unfinished` warning: \
-                         {why}: the alert it should have been, not softened by a maintenance \
+                        "proof finished {waited:.1} s after its `proof-unfinished` \
+                         warning: {why}: the alert it should have been, not softened by a maintenance \
                          window, counted towards the ransomware signal now (its warning \
                          said: {})",
                         done.finding.detail
@@ -6592,8 +6672,8 @@ impl<'a> Guard<'a> {
     }
 
     /// Says, at the stop, the re-compressions still waiting for their proof (see
-    /// [`Guard::prove_late`]), per root: their `proof-unfinished` warning stays the last
-    /// word on them. The view holds each as written, so no later start proves them.
+    /// [`Guard::prove_late`]), per root. The view holds each at the state it is proven
+    /// against ([`Guard::hold_late_in_view`]), so the next start judges each again.
     fn report_late_proofs_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
         let warnings = self.late_proofs.at_stop();
         self.publish(&warnings, now)
@@ -9912,7 +9992,7 @@ fn from_both_ends(order: Vec<usize>, times: impl Fn(usize) -> u32) -> Vec<usize>
             .position(|&at| times(at) != run)
             .map_or(order.len(), |n| start + n);
         let (mut low, mut high) = (start, end);
-        let mut from_low = run % 2 == 0;
+        let mut from_low = run.is_multiple_of(2);
         while low < high {
             if from_low {
                 out.push(order[low]);
@@ -10504,6 +10584,9 @@ fn late_inputs(
         .filter_map(|f| {
             let stored = syntaxes_and_pixels(root, origins, tree, &f.path)?;
             let now = tree_entry(root, tree, &f.path)?;
+            // Held in the view under this name while its proof waits.
+            let mut was = origins.entry(&f.path)?.clone();
+            was.rel.clone_from(&now.rel);
             Some((
                 f.path.clone(),
                 late::LateInput {
@@ -10511,6 +10594,8 @@ fn late_inputs(
                     hash: origins.hash(&f.path),
                     another_file: origins.another_file(&f.path, now).is_some(),
                     meta: now.meta,
+                    was,
+                    now: now.clone(),
                 },
             ))
         })
