@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::{Entry, Meta};
@@ -27,6 +27,15 @@ use super::inodes::Inodes;
 /// so (a warning no later proof backs would be a verdict on the writer's word). Each
 /// entry holds one finding and a few digests (about 1 KiB): 10,000 are 10 MiB at most.
 pub const MAX_LATE_PROOFS: usize = 10_000;
+
+/// The longest a queued proof waits for a turn whose changes left proving time: past it,
+/// the oldest proofs are proven in the next turn with a batch's budget of their own
+/// ([`super::codec::MAX_PROOF_TIME_PER_BATCH`]), whatever the turn's changes spent, and
+/// each finished so says it (issue 11, session 46: a watcher kept busy by a steady
+/// trickle of writes, an attacker's or a migration's, could leave a proof, and the
+/// alert it may be, waiting for as long as the writes went on). One batch's budget a
+/// turn at most, so that the loop is never held longer than a batch of changes holds it.
+pub const MAX_LATE_PROOF_WAIT: Duration = Duration::from_secs(30);
 
 /// A debug build's hook: [`MAX_LATE_PROOFS`] lowered, so that a test fills the queue
 /// with a few real files (ignored by a release build).
@@ -157,6 +166,13 @@ impl LateProofs {
         root: &'a Path,
     ) -> impl Iterator<Item = &'a mut LateProof> {
         self.queue.iter_mut().filter(move |q| q.root == root)
+    }
+
+    /// Whether the oldest proof has waited [`MAX_LATE_PROOF_WAIT`] or longer at `now`.
+    pub fn overdue(&self, now: Instant) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|q| now.saturating_duration_since(q.queued) >= MAX_LATE_PROOF_WAIT)
     }
 
     pub fn front(&self) -> Option<&LateProof> {
@@ -347,6 +363,24 @@ mod tests {
                 .is_some_and(|l| l.finding.path == Path::new("/archive/b.dcm"))
         );
         assert!(!proofs.is_empty());
+    }
+
+    /// Issue 11, session 46: the oldest proof past MAX_LATE_PROOF_WAIT is overdue
+    /// (proven then whatever the turn left), one queued since is not.
+    #[test]
+    fn a_late_proof_is_overdue_past_its_longest_wait() {
+        const { assert!(MAX_LATE_PROOF_WAIT.as_secs() >= 5 && MAX_LATE_PROOF_WAIT.as_secs() <= 300) };
+        let mut proofs = LateProofs::new(4);
+        let now = Instant::now();
+        assert!(!proofs.overdue(now), "none queued");
+        let mut old = queued("/archive/a.dcm");
+        old.queued = now;
+        assert!(proofs.push(old).is_ok());
+        assert!(proofs.push(queued("/archive/b.dcm")).is_ok());
+        assert!(!proofs.overdue(now + MAX_LATE_PROOF_WAIT - Duration::from_millis(1)));
+        assert!(proofs.overdue(now + MAX_LATE_PROOF_WAIT));
+        assert!(proofs.pop().is_some());
+        assert!(!proofs.overdue(now + MAX_LATE_PROOF_WAIT - Duration::from_millis(1)));
     }
 
     /// Review rv45-proof: a queued file whose mode or times changed is still proven

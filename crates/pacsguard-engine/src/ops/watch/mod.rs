@@ -6512,8 +6512,16 @@ impl<'a> Guard<'a> {
         if self.late_proofs.is_empty() || test_hooked_late_proofs_held() {
             return Ok(());
         }
-        let Some(budget) = self.turn_budget.take() else {
-            return Ok(());
+        // Past MAX_LATE_PROOF_WAIT, a budget of their own: a loop kept busy must not
+        // leave them waiting for as long as it is (issue 11, session 46).
+        let overdue = self.late_proofs.overdue(now);
+        let (budget, turn) = if overdue {
+            (codec::ProofBudget::for_batch(), self.turn_budget.take())
+        } else {
+            let Some(budget) = self.turn_budget.take() else {
+                return Ok(());
+            };
+            (budget, None)
         };
         let mut finished: Vec<(late::LateProof, late::Verdict)> = Vec::new();
         while let Some(next) = self.late_proofs.front() {
@@ -6573,7 +6581,7 @@ impl<'a> Guard<'a> {
                 finished.push((done, verdict));
             }
         }
-        self.turn_budget = Some(budget);
+        self.turn_budget = if overdue { turn } else { Some(budget) };
         if finished.is_empty() {
             return Ok(());
         }
@@ -6582,6 +6590,15 @@ impl<'a> Guard<'a> {
         }
         let mut closed = Vec::new();
         let mut alerts: BTreeMap<PathBuf, Vec<late::LateProof>> = BTreeMap::new();
+        let own_budget = if overdue {
+            format!(
+                " (proven with a budget of its own: the oldest proof had waited \
+                 MAX_LATE_PROOF_WAIT, {} s, for a turn with proving time left)",
+                late::MAX_LATE_PROOF_WAIT.as_secs()
+            )
+        } else {
+            String::new()
+        };
         for (done, verdict) in finished {
             let waited = now.saturating_duration_since(done.queued).as_secs_f64();
             let mut finding = done.finding.clone();
@@ -6598,7 +6615,7 @@ impl<'a> Guard<'a> {
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "proof finished: pixel data unchanged (written as {}, decoded {waited:.1} \
-                         s after its `proof-unfinished` warning to the pixels stored): \
+                         s after its `proof-unfinished` warning to the pixels stored){own_budget}: \
                          a lossless re-compression, the warning closed",
                         done.stored.after
                     );
@@ -6611,7 +6628,7 @@ impl<'a> Guard<'a> {
                     finding.severity = finding.severity.min(Severity::Warning);
                     finding.detail = format!(
                         "proof finished {waited:.1} s after its `proof-unfinished` \
-                         warning, with no verdict: {why}: the warning stands"
+                         warning{own_budget}, with no verdict: {why}: the warning stands"
                     );
                     finding
                         .fields
@@ -6621,7 +6638,7 @@ impl<'a> Guard<'a> {
                 late::Verdict::Disproven(why) => {
                     finding.detail = format!(
                         "proof finished {waited:.1} s after its `proof-unfinished` \
-                         warning: {why}: the alert it should have been, not softened by a maintenance \
+                         warning{own_budget}: {why}: the alert it should have been, not softened by a maintenance \
                          window, counted towards the ransomware signal now (its warning \
                          said: {})",
                         done.finding.detail
