@@ -6457,6 +6457,11 @@ impl<'a> Guard<'a> {
             };
             let mut held = late.was.clone();
             held.rel = rel.to_vec();
+            // Under the file's own inode: a rename of it is followed as one (a `moved`
+            // compared with the held state), and the inode index finds it for its proof
+            // (`LateProof::whereabouts`), as before it was held.
+            let file = &tree.entries[at].meta;
+            (held.meta.dev, held.meta.ino) = (file.dev, file.ino);
             late.written = std::mem::replace(&mut tree.entries[at], held);
         }
     }
@@ -6638,9 +6643,9 @@ impl<'a> Guard<'a> {
                 late::Verdict::Disproven(why) => {
                     finding.detail = format!(
                         "proof finished {waited:.1} s after its `proof-unfinished` \
-                         warning{own_budget}: {why}: the alert it should have been, not softened by a maintenance \
-                         window, counted towards the ransomware signal now (its warning \
-                         said: {})",
+                         warning{own_budget}: {why}: the alert it should have been, not \
+                         softened by a maintenance window, counted towards the ransomware \
+                         signal now (its warning said: {})",
                         done.finding.detail
                     );
                     finding
