@@ -6683,6 +6683,118 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
     }
 }
 
+/// Issue 11, review rv45-proof (case1 stop): re-compressions judged by their stream
+/// inside a window whose proofs were still queued when the watcher ended were said by
+/// count and never proven: the view had taken each file as written, so the next start
+/// compared nothing, and ciphertext that passed the stream's look stayed accepted. A
+/// crash is the hard case (no stop to say anything): the watcher is killed with SIGKILL
+/// once a checkpoint has kept its view, its proofs held (a debug build's hook); the next
+/// start's catch-up judges each queued file again, against the state its proof was
+/// against: proven a re-compression, or an alert. Failed before the fix (none of them
+/// judged after the restart).
+#[test]
+fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restart() {
+    const COUNT: usize = 12;
+    let env = Env::new();
+    configure(
+        &env,
+        "scrub_mb_per_s = 0\nquiet_ms = 100\ncheckpoint_seconds = 1\n",
+    );
+    let paths = ct_small_files(&env, COUNT);
+    env.profile(&["--policy", "append-only"]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    // Encoded at once (each in turn took a second of the test's time under load).
+    let outs: Vec<PathBuf> = (0..COUNT)
+        .map(|i| staging.join(format!("{i}.jls.dcm")))
+        .collect();
+    let encoders: Vec<std::process::Child> = paths
+        .iter()
+        .zip(&outs)
+        .map(|(path, out)| {
+            std::process::Command::new("dcmcjpls")
+                .arg(path)
+                .arg(out)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("dcmtk runs (scripts/setup-test-deps.sh)")
+        })
+        .collect();
+    for mut encoder in encoders {
+        assert!(encoder.wait().expect("dcmcjpls").success(), "dcmcjpls");
+    }
+    let mut command = common::pacsguard();
+    command
+        .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_HOLD_LATE_PROOFS", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-4402 JPEG-LS migration",
+    );
+    for (out, path) in outs.iter().zip(&paths) {
+        fs::copy(out, path.with_extension("tmp")).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    for path in &paths {
+        fs::rename(path.with_extension("tmp"), path).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let judged = |f: &[Value], p: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+    };
+    let unfinished = |f: &[Value]| -> Vec<String> {
+        f.iter()
+            .filter(|x| x["kind"] == "pixel-data-changed" && has_field(x, "proof-unfinished"))
+            .filter_map(|x| x["path"].as_str().map(str::to_string))
+            .collect()
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        paths.iter().all(|p| judged(f, p)) && !unfinished(f).is_empty()
+    });
+    // The seen rows are kept at each checkpoint (one within checkpoint_seconds while
+    // records are unsigned): wait for one after the warnings; none comes when one came
+    // already after them, so its absence is no failure.
+    let checkpoints = env.home.join("checkpoints.jsonl");
+    let signed = || {
+        fs::read_to_string(&checkpoints)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let before = signed();
+    let _ = common::process::poll(Duration::from_secs(5), || signed() > before);
+    let (first, stderr) = watcher.kill();
+    assert!(seen, "{first:#?}\n{stderr}");
+    let queued = unfinished(&first);
+    assert!(
+        first.iter().all(|x| !has_field(x, "proof-finished-late")),
+        "held: {first:#?}"
+    );
+    let watcher = Watcher::start(&env, &[]);
+    let (_, second, stderr) = watcher.stop();
+    for path in &queued {
+        let verdicts: Vec<&Value> = second
+            .iter()
+            .filter(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == Some(path))
+            .collect();
+        assert!(
+            !verdicts.is_empty(),
+            "{path} not judged after the restart: {second:#?}\n{stderr}"
+        );
+        for x in verdicts {
+            assert!(!has_field(x, "proof-unfinished"), "{x:#?}");
+            assert!(
+                has_field(x, "re-compressed") || x["severity"] == "alert",
+                "{x:#?}"
+            );
+        }
+    }
+}
+
 /// CT_small (`bytes`, explicit VR little endian) written again in Encapsulated
 /// Uncompressed Explicit VR Little Endian (1.2.840.10008.1.2.1.98) holding `pixels` as
 /// its one frame: the transfer syntax (and the File Meta Information's group length)

@@ -134,6 +134,18 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// SIGKILL (a crash, or an attacker ending the watcher), then everything it printed
+    /// before it died (the readers are done).
+    pub fn kill(self) -> (Vec<Value>, String) {
+        let Watcher { process, findings } = self;
+        process.signal(nix::sys::signal::Signal::SIGKILL);
+        let killed = process.exit_within(Duration::from_secs(30));
+        assert_eq!(killed.code, None, "ended by the signal");
+        (values(&findings), killed.stderr)
+    }
+}
+
 fn values(findings: &Mutex<Vec<(Instant, Value)>>) -> Vec<Value> {
     findings
         .lock()

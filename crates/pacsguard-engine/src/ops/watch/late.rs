@@ -12,10 +12,10 @@
 use std::collections::VecDeque;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
-use pacsguard_fs::Meta;
+use pacsguard_fs::{Entry, Meta};
 use pacsguard_profile::HashAlgorithm;
 
 use super::Stored;
@@ -27,6 +27,15 @@ use super::inodes::Inodes;
 /// so (a warning no later proof backs would be a verdict on the writer's word). Each
 /// entry holds one finding and a few digests (about 1 KiB): 10,000 are 10 MiB at most.
 pub const MAX_LATE_PROOFS: usize = 10_000;
+
+/// The longest a queued proof waits for a turn whose changes left proving time: past it,
+/// the oldest proofs are proven in the next turn with a batch's budget of their own
+/// ([`super::codec::MAX_PROOF_TIME_PER_BATCH`]), whatever the turn's changes spent, and
+/// each finished so says it (issue 11, session 46: a watcher kept busy by a steady
+/// trickle of writes, an attacker's or a migration's, could leave a proof, and the
+/// alert it may be, waiting for as long as the writes went on). One batch's budget a
+/// turn at most, so that the loop is never held longer than a batch of changes holds it.
+pub const MAX_LATE_PROOF_WAIT: Duration = Duration::from_secs(30);
 
 /// A debug build's hook: [`MAX_LATE_PROOFS`] lowered, so that a test fills the queue
 /// with a few real files (ignored by a release build).
@@ -43,6 +52,10 @@ pub(super) struct LateInput {
     pub hash: HashAlgorithm,
     pub another_file: bool,
     pub meta: Meta,
+    /// The entry it was compared with (its rel the file's): see [`LateProof::was`].
+    pub was: Entry,
+    /// The file as walked.
+    pub now: Entry,
 }
 
 /// One re-compression waiting for its proof.
@@ -68,6 +81,16 @@ pub(super) struct LateProof {
     /// Turns its proof found the bytes of the turn's budget spent before it (see
     /// [`verdict`]).
     pub out_of_bytes: u32,
+    /// The entry it is proven against (its rel the file's): what the view holds at its
+    /// path until its proof finishes (`Guard::hold_late_in_view`). Issue 11, review
+    /// rv45-proof: the view took the file as written when its warning was said, so a
+    /// stop, a crash or a watcher killed with proofs queued left a state no start
+    /// compared again, the stream's look its last word. Held at its stored state, the
+    /// next start's catch-up finds the change again and judges it.
+    pub was: Entry,
+    /// The newest state of the file a verification judged (its rel the file's): what the
+    /// view takes when the proof finishes, if the file is still in it.
+    pub written: Entry,
 }
 
 /// Where a queued proof's file is when its turn comes ([`LateProof::whereabouts`]).
@@ -137,6 +160,21 @@ impl LateProofs {
         Ok(())
     }
 
+    /// The proofs queued in `root`.
+    pub fn of_root_mut<'a>(
+        &'a mut self,
+        root: &'a Path,
+    ) -> impl Iterator<Item = &'a mut LateProof> {
+        self.queue.iter_mut().filter(move |q| q.root == root)
+    }
+
+    /// Whether the oldest proof has waited [`MAX_LATE_PROOF_WAIT`] or longer at `now`.
+    pub fn overdue(&self, now: Instant) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|q| now.saturating_duration_since(q.queued) >= MAX_LATE_PROOF_WAIT)
+    }
+
     pub fn front(&self) -> Option<&LateProof> {
         self.queue.front()
     }
@@ -169,8 +207,9 @@ impl LateProofs {
 
 impl LateProofs {
     /// The warnings of a stop with proofs still queued, one per root, with how many and
-    /// the oldest: their `proof-unfinished` warnings stay the last word on them, and the
-    /// view holds each as written, so no later start proves them.
+    /// the oldest: the view holds each at the state it is proven against (see
+    /// [`LateProof::was`]), kept in the store at the stop's checkpoint, so that the next
+    /// start's catch-up finds each change again and judges it.
     pub fn at_stop(&self) -> Vec<Finding> {
         self.per_root()
             .into_iter()
@@ -187,9 +226,11 @@ impl LateProofs {
                     format!(
                         "{count} re-compression(s) judged by their stream (`proof-unfinished` \
                          warnings) were still waiting for their proof when the watcher \
-                         stopped (the oldest {oldest}): never proven; the view holds them as \
-                         written, so no later start proves them: verify their pixels \
-                         another way"
+                         stopped (the oldest {oldest}; at most MAX_LATE_PROOFS, {}, wait): \
+                         not proven by this run; the view keeps each at the state it is \
+                         proven against, so the next start compares it again and judges it \
+                         (proven, or an alert)",
+                        self.capacity
                     ),
                 )
                 .with_root(root)
@@ -279,6 +320,19 @@ mod tests {
             writer: None,
             queued: Instant::now(),
             out_of_bytes: 0,
+            was: file(path),
+            written: file(path),
+        }
+    }
+
+    fn file(path: &str) -> Entry {
+        Entry {
+            rel: path.trim_start_matches("/archive/").as_bytes().to_vec(),
+            kind: pacsguard_fs::EntryType::File,
+            meta: Meta::default(),
+            link_target: None,
+            xattrs: Vec::new(),
+            content: pacsguard_fs::Content::Pending,
         }
     }
 
@@ -309,6 +363,24 @@ mod tests {
                 .is_some_and(|l| l.finding.path == Path::new("/archive/b.dcm"))
         );
         assert!(!proofs.is_empty());
+    }
+
+    /// Issue 11, session 46: the oldest proof past MAX_LATE_PROOF_WAIT is overdue
+    /// (proven then whatever the turn left), one queued since is not.
+    #[test]
+    fn a_late_proof_is_overdue_past_its_longest_wait() {
+        const { assert!(MAX_LATE_PROOF_WAIT.as_secs() >= 5 && MAX_LATE_PROOF_WAIT.as_secs() <= 300) };
+        let mut proofs = LateProofs::new(4);
+        let now = Instant::now();
+        assert!(!proofs.overdue(now), "none queued");
+        let mut old = queued("/archive/a.dcm");
+        old.queued = now;
+        assert!(proofs.push(old).is_ok());
+        assert!(proofs.push(queued("/archive/b.dcm")).is_ok());
+        assert!(!proofs.overdue(now + MAX_LATE_PROOF_WAIT - Duration::from_millis(1)));
+        assert!(proofs.overdue(now + MAX_LATE_PROOF_WAIT));
+        assert!(proofs.pop().is_some());
+        assert!(!proofs.overdue(now + MAX_LATE_PROOF_WAIT - Duration::from_millis(1)));
     }
 
     /// Review rv45-proof: a queued file whose mode or times changed is still proven

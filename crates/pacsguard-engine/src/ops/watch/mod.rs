@@ -474,6 +474,14 @@ fn test_hooked_capacity(var: &str, bound: usize) -> usize {
     hooked.unwrap_or(bound)
 }
 
+/// Set to `1` in a debug build, no proof queued to finish later ([`late`]) is proven:
+/// a test stops or kills the watcher with proofs queued (ignored by a release build).
+pub const TEST_HOLD_LATE_PROOFS_VAR: &str = "PACSGUARD_TEST_HOLD_LATE_PROOFS";
+
+fn test_hooked_late_proofs_held() -> bool {
+    cfg!(debug_assertions) && std::env::var(TEST_HOLD_LATE_PROOFS_VAR).is_ok_and(|v| v == "1")
+}
+
 /// Set to `1` in a debug build, the views are kept on disk whatever `[watch]
 /// view_on_disk` says: the whole watch test suite run over them.
 pub const TEST_VIEW_ON_DISK_VAR: &str = "PACSGUARD_TEST_VIEW_ON_DISK";
@@ -6267,6 +6275,7 @@ impl<'a> Guard<'a> {
                     .or_else(|| base.entry(&e.rel))
             });
         self.publish(&refused, now)?;
+        self.hold_late_in_view(&spec.path, &mut tree);
         let mut stored = entries_for_store(&spec, tree);
         keep_last_known(base, unlistable, &mut stored.entries);
         stored.entries.extend(kept);
@@ -6454,6 +6463,8 @@ impl<'a> Guard<'a> {
                     writer: self.writers.get(&finding.path).cloned(),
                     queued: now,
                     out_of_bytes: 0,
+                    was: input.was,
+                    written: input.now,
                 });
                 match queued {
                     Ok(()) => {
@@ -6519,6 +6530,77 @@ impl<'a> Guard<'a> {
         put_off
     }
 
+    /// Keeps, in what a verification of `root` gives the view (`tree`), each file whose
+    /// proof is queued ([`late`]) at the state it is proven against
+    /// ([`late::LateProof::was`]), noting the state judged now as the one the view takes
+    /// when the proof finishes ([`Guard::release_late_view`]). Issue 11 (review
+    /// rv45-proof): the view took a queued file as written, and the seen rows a
+    /// checkpoint keeps with it, so a stop, a crash or a watcher killed before the proof
+    /// finished left ciphertext that passed the stream's look accepted for good; held
+    /// here, the next start's catch-up finds the change again and judges it. At most
+    /// [`late::MAX_LATE_PROOFS`] entries are held so.
+    fn hold_late_in_view(&mut self, root: &Path, tree: &mut Tree) {
+        if self.late_proofs.is_empty() {
+            return;
+        }
+        for late in self.late_proofs.of_root_mut(root) {
+            let Ok(rel) = late.finding.path.strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.as_os_str().as_bytes();
+            let Ok(at) = tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)) else {
+                continue; // not in this verification, or gone: its view entry is as it was
+            };
+            let mut held = late.was.clone();
+            held.rel = rel.to_vec();
+            // Under the file's own inode: a rename of it is followed as one (a `moved`
+            // compared with the held state), and the inode index finds it for its proof
+            // (`LateProof::whereabouts`), as before it was held.
+            let file = &tree.entries[at].meta;
+            (held.meta.dev, held.meta.ino) = (file.dev, file.ino);
+            late.written = std::mem::replace(&mut tree.entries[at], held);
+        }
+    }
+
+    /// The view takes the state of a file whose proof finished (`done`): the newest one
+    /// a verification judged, if the file is in it still; otherwise (written, renamed or
+    /// its mode changed since) it is verified again at once, compared with the state its
+    /// proof was against, which the view held until now ([`Guard::hold_late_in_view`]).
+    fn release_late_view(
+        &mut self,
+        done: &late::LateProof,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let path = &done.finding.path;
+        let written = &done.written.meta;
+        let unchanged = std::fs::symlink_metadata(path).is_ok_and(|m| {
+            let m = pacsguard_fs::Meta::of(&m);
+            (m.dev, m.ino, m.size, m.mtime, m.ctime, m.mode)
+                == (
+                    written.dev,
+                    written.ino,
+                    written.size,
+                    written.mtime,
+                    written.ctime,
+                    written.mode,
+                )
+        });
+        match self.root_of(path) {
+            Some((index, rel)) if unchanged => {
+                let mut entry = done.written.clone();
+                entry.rel.clone_from(&rel);
+                self.views()?[index].set(&rel, Some(entry));
+                self.seen.note_rel(index, rel);
+            }
+            _ => {
+                let quiet = Duration::from_millis(self.config.quiet_ms);
+                self.debounce
+                    .mark_again_after(path.clone(), now, quiet, false);
+            }
+        }
+        Ok(())
+    }
+
     /// Proves the re-compressions queued by [`Guard::put_off_unproven`] (see [`late`]),
     /// oldest first, while this turn's proving budget has time left: after the turn's
     /// new changes, so that the queue spends only what they left of it (on an idle turn,
@@ -6528,11 +6610,19 @@ impl<'a> Guard<'a> {
     /// the ransomware signal now; no verdict either way is a warning saying so. A file
     /// changed since it was queued is left to its own verification.
     fn prove_late(&mut self, now: Instant) -> Result<(), EngineError> {
-        if self.late_proofs.is_empty() {
+        if self.late_proofs.is_empty() || test_hooked_late_proofs_held() {
             return Ok(());
         }
-        let Some(budget) = self.turn_budget.take() else {
-            return Ok(());
+        // Past MAX_LATE_PROOF_WAIT, a budget of their own: a loop kept busy must not
+        // leave them waiting for as long as it is (issue 11, session 46).
+        let overdue = self.late_proofs.overdue(now);
+        let (budget, turn) = if overdue {
+            (codec::ProofBudget::for_batch(), self.turn_budget.take())
+        } else {
+            let Some(budget) = self.turn_budget.take() else {
+                return Ok(());
+            };
+            (budget, None)
         };
         let mut finished: Vec<(late::LateProof, late::Verdict)> = Vec::new();
         while let Some(next) = self.late_proofs.front() {
@@ -6592,12 +6682,24 @@ impl<'a> Guard<'a> {
                 finished.push((done, verdict));
             }
         }
-        self.turn_budget = Some(budget);
+        self.turn_budget = if overdue { turn } else { Some(budget) };
         if finished.is_empty() {
             return Ok(());
         }
+        for (done, _) in &finished {
+            self.release_late_view(done, now)?;
+        }
         let mut closed = Vec::new();
         let mut alerts: BTreeMap<PathBuf, Vec<late::LateProof>> = BTreeMap::new();
+        let own_budget = if overdue {
+            format!(
+                " (proven with a budget of its own: the oldest proof had waited \
+                 MAX_LATE_PROOF_WAIT, {} s, for a turn with proving time left)",
+                late::MAX_LATE_PROOF_WAIT.as_secs()
+            )
+        } else {
+            String::new()
+        };
         for (done, verdict) in finished {
             let waited = now.saturating_duration_since(done.queued).as_secs_f64();
             let mut finding = done.finding.clone();
@@ -6614,8 +6716,8 @@ impl<'a> Guard<'a> {
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "proof finished: pixel data unchanged (written as {}, decoded {waited:.1} \
-                         s after its `proof-unfinished` warning to the pixels stored): a \
-                         lossless re-compression, the warning closed",
+                         s after its `proof-unfinished` warning to the pixels stored){own_budget}: \
+                         a lossless re-compression, the warning closed",
                         done.stored.after
                     );
                     finding
@@ -6626,8 +6728,8 @@ impl<'a> Guard<'a> {
                 late::Verdict::Unsettled(why) => {
                     finding.severity = finding.severity.min(Severity::Warning);
                     finding.detail = format!(
-                        "proof finished {waited:.1} s after its `proof-unfinished` warning, \
-                         with no verdict: {why}: the warning stands"
+                        "proof finished {waited:.1} s after its `proof-unfinished` \
+                         warning{own_budget}, with no verdict: {why}: the warning stands"
                     );
                     finding
                         .fields
@@ -6636,10 +6738,10 @@ impl<'a> Guard<'a> {
                 }
                 late::Verdict::Disproven(why) => {
                     finding.detail = format!(
-                        "proof finished {waited:.1} s after its `proof-unfinished` warning: \
-                         {why}: the alert it should have been, not softened by a maintenance \
-                         window, counted towards the ransomware signal now (its warning \
-                         said: {})",
+                        "proof finished {waited:.1} s after its `proof-unfinished` \
+                         warning{own_budget}: {why}: the alert it should have been, not \
+                         softened by a maintenance window, counted towards the ransomware \
+                         signal now (its warning said: {})",
                         done.finding.detail
                     );
                     finding
@@ -6688,8 +6790,8 @@ impl<'a> Guard<'a> {
     }
 
     /// Says, at the stop, the re-compressions still waiting for their proof (see
-    /// [`Guard::prove_late`]), per root: their `proof-unfinished` warning stays the last
-    /// word on them. The view holds each as written, so no later start proves them.
+    /// [`Guard::prove_late`]), per root. The view holds each at the state it is proven
+    /// against ([`Guard::hold_late_in_view`]), so the next start judges each again.
     fn report_late_proofs_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
         let warnings = self.late_proofs.at_stop();
         self.publish(&warnings, now)
@@ -10610,6 +10712,9 @@ fn late_inputs(
         .filter_map(|f| {
             let stored = syntaxes_and_pixels(root, origins, tree, &f.path)?;
             let now = tree_entry(root, tree, &f.path)?;
+            // Held in the view under this name while its proof waits.
+            let mut was = origins.entry(&f.path)?.clone();
+            was.rel.clone_from(&now.rel);
             Some((
                 f.path.clone(),
                 late::LateInput {
@@ -10617,6 +10722,8 @@ fn late_inputs(
                     hash: origins.hash(&f.path),
                     another_file: origins.another_file(&f.path, now).is_some(),
                     meta: now.meta,
+                    was,
+                    now: now.clone(),
                 },
             ))
         })
