@@ -1007,7 +1007,7 @@ fn executable_text(
             ExecutableText::CannotTell(format!("sh runs it as a script: {}", found.detail))
         }
         None if whole.is_none() => ExecutableText::CannotTell(format!(
-            "sh runs it as a script; its first {} bytes hold no command, and the rest could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+            "sh runs it as a script; its first {} bytes hold no command, and the rest could not be inflated (corrupt, or past what is left of {MAX_NESTED_ZIP_BYTES} bytes, MAX_NESTED_ZIP_BYTES)",
             head.len()
         )),
         None => ExecutableText::Inert,
@@ -1698,6 +1698,78 @@ mod tests {
         // Not decoded here (bzip2): the mode alone says it runs.
         let zip = one_entry_zip_with(b"IMAGES/IM0001", &dicom, 12, 0o100755);
         assert!(matches!(whole_zip(&zip), WholeZip::Runs(ref e) if e.contains("mode")));
+    }
+
+    /// Review rv45-screen (item 3): an entry with an executable mode whose text `sh` is
+    /// not seen to run, but which could not be judged whole, is a warning on each path
+    /// of `executable_text`: the sh reader stopped at a limit of its model
+    /// (MAX_SHELL_HEREDOCS), the entry does not inflate within what is left of
+    /// MAX_NESTED_ZIP_BYTES, or its deflate stream breaks after its head.
+    #[test]
+    fn executable_texts_that_cannot_be_judged_whole_are_warnings() {
+        let executable = |zip: Vec<u8>| {
+            let mut zip = zip;
+            let directory = u32_le(&zip, zip.len() - 22 + 16).expect("the end record") as usize;
+            zip[directory + 5] = 3; // made by: Unix
+            zip[directory + 38..directory + 42].copy_from_slice(&(0o100755u32 << 16).to_le_bytes());
+            zip
+        };
+        // One command with one here-document more than the model reads.
+        let mut heredocs = "cat".to_owned();
+        for i in 0..=crate::sh::MAX_SHELL_HEREDOCS {
+            heredocs.push_str(&format!(" <<E{i}"));
+        }
+        heredocs.push('\n');
+        for i in 0..=crate::sh::MAX_SHELL_HEREDOCS {
+            heredocs.push_str(&format!("line\nE{i}\n"));
+        }
+        for deflated in [false, true] {
+            let zip = executable(one_entry_zip(b"notes", heredocs.as_bytes(), deflated));
+            assert!(
+                matches!(whole_zip(&zip), WholeZip::CannotTell(ref why)
+                    if why.contains("MAX_SHELL_HEREDOCS") && why.contains("notes")),
+                "{deflated}: {:?}",
+                whole_zip(&zip)
+            );
+        }
+        // Larger than what is left of MAX_NESTED_ZIP_BYTES: its head is judged, and
+        // with no command in it the rest is a warning; a command in the head runs.
+        let prose = "Study export notes for the referring physician.\n".repeat(200);
+        let command = format!("reboot\n{prose}");
+        for (text, runs) in [(&prose, false), (&command, true)] {
+            for deflated in [false, true] {
+                let zip = executable(one_entry_zip(b"notes", text.as_bytes(), deflated));
+                let central = u32_le(&zip, zip.len() - 22 + 16).expect("the end record") as usize;
+                let head = entry_head(&zip, central).expect("decoded");
+                let mut work = crate::archive::Work::new();
+                work.zip_inflated = MAX_NESTED_ZIP_BYTES - text.len() / 2;
+                match executable_text(&zip, central, Some(&head), &mut work) {
+                    ExecutableText::Runs(what) => assert!(runs, "{deflated}: {what}"),
+                    ExecutableText::CannotTell(why) => assert!(
+                        !runs && why.contains("MAX_NESTED_ZIP_BYTES"),
+                        "{deflated}: {why}"
+                    ),
+                    ExecutableText::Inert => panic!("{runs} {deflated}: inert"),
+                }
+                // With the whole budget the same entry is judged whole.
+                let mut work = crate::archive::Work::new();
+                let whole = executable_text(&zip, central, Some(&head), &mut work);
+                assert_eq!(matches!(whole, ExecutableText::Runs(_)), runs, "{deflated}");
+                assert_eq!(matches!(whole, ExecutableText::Inert), !runs, "{deflated}");
+            }
+        }
+        // A deflate stream that breaks after the head unzip reads: a warning.
+        let mut zip = executable(one_entry_zip(b"notes", prose.as_bytes(), true));
+        let data = 30 + b"notes".len();
+        let end = u32_le(&zip, zip.len() - 22 + 16).expect("the end record") as usize;
+        for byte in &mut zip[data + (end - data) / 2..end] {
+            *byte = 0xff;
+        }
+        assert!(
+            matches!(whole_zip(&zip), WholeZip::CannotTell(ref why) if why.contains("could not be inflated")),
+            "{:?}",
+            whole_zip(&zip)
+        );
     }
 
     /// A central directory of `count` entries named `name` (what [`whole_zip`] reads).

@@ -980,6 +980,8 @@ struct Candidate {
     runlevel: bool,
     /// A command that acts given one of these operands ([`Acts::Given`]).
     given: Option<&'static [&'static [u8]]>,
+    /// `kill` ([`Acts::Signal`]): how far its command line has been read.
+    kill: Option<Kill>,
     /// Operands read so far (written as text).
     operands: usize,
 }
@@ -992,6 +994,7 @@ impl Candidate {
             power: false,
             runlevel: false,
             given: None,
+            kill: None,
             operands: 0,
         }
     }
@@ -1025,6 +1028,231 @@ pub enum Acts {
     /// With any operand or none: a strong name of `crate::shell` (no word of prose),
     /// judged there (`poweroff`, `systemctl`: `systemctl stop pacs` counts too).
     Strong,
+    /// `kill` sending one of [`PID1_POWER_SIGNALS`] to PID 1 (`kill -INT 1`, `kill -s
+    /// RTMIN+4 1`: init reboots, halts or powers off), or a signal that ends processes
+    /// to `-1`, every process (`kill -9 -1`, `kill -- -1`). Review rv45-screen case14:
+    /// clean before. Any other target (`kill -9 1234`, `kill %1`) or `kill -l` is none.
+    Signal,
+}
+
+/// Signals PID 1 answers by stopping the machine or every service, by number as Linux
+/// and glibc number them (`SIGRTMIN` is 34: glibc keeps 32 and 33 for itself), with
+/// the init that does: the one table of them. systemd(1), "Signals": SIGINT starts
+/// ctrl-alt-del.target (a reboot), SIGRTMIN+1/+2 rescue and emergency mode (every
+/// service stopped, as `init 1`), +3 halt, +4 poweroff, +5 reboot, +6 kexec, +13..+16
+/// the same at once. busybox init (embedded Linux): SIGUSR1 halts, SIGUSR2 powers off,
+/// SIGTERM reboots (so `kill 1`, TERM by default, counts); sysvinit runs its
+/// `ctrlaltdel` line on SIGINT. Left out: SIGTERM to systemd re-executes it, SIGHUP
+/// reloads it, SIGPWR starts sigpwr.target (empty unless a UPS tool fills it).
+pub const PID1_POWER_SIGNALS: [(u8, &str); 14] = [
+    (
+        2,
+        "SIGINT: systemd reboots (ctrl-alt-del.target), sysvinit runs ctrlaltdel",
+    ),
+    (10, "SIGUSR1: busybox init halts"),
+    (12, "SIGUSR2: busybox init powers off"),
+    (15, "SIGTERM: busybox init reboots"),
+    (35, "SIGRTMIN+1: systemd enters rescue mode"),
+    (36, "SIGRTMIN+2: systemd enters emergency mode"),
+    (37, "SIGRTMIN+3: systemd halts"),
+    (38, "SIGRTMIN+4: systemd powers off"),
+    (39, "SIGRTMIN+5: systemd reboots"),
+    (40, "SIGRTMIN+6: systemd reboots by kexec"),
+    (47, "SIGRTMIN+13: systemd halts at once"),
+    (48, "SIGRTMIN+14: systemd powers off at once"),
+    (49, "SIGRTMIN+15: systemd reboots at once"),
+    (50, "SIGRTMIN+16: systemd reboots by kexec at once"),
+];
+
+/// Signals every process survives by default (0 only checks, CHLD, CONT, URG and
+/// WINCH are ignored): sent to `-1` they end nothing. Any other signal to `-1` ends or
+/// stops every process the sender may signal (as root, all but init).
+const SIGNALS_NO_PROCESS_DIES_OF: [u8; 5] = [0, 17, 18, 23, 28];
+
+/// Linux's signal names, numbered as `kill -l` numbers them.
+const SIGNAL_NAMES: [(&[u8], u8); 34] = [
+    (b"HUP", 1),
+    (b"INT", 2),
+    (b"QUIT", 3),
+    (b"ILL", 4),
+    (b"TRAP", 5),
+    (b"ABRT", 6),
+    (b"IOT", 6),
+    (b"BUS", 7),
+    (b"FPE", 8),
+    (b"KILL", 9),
+    (b"USR1", 10),
+    (b"SEGV", 11),
+    (b"USR2", 12),
+    (b"PIPE", 13),
+    (b"ALRM", 14),
+    (b"TERM", 15),
+    (b"STKFLT", 16),
+    (b"CHLD", 17),
+    (b"CLD", 17),
+    (b"CONT", 18),
+    (b"STOP", 19),
+    (b"TSTP", 20),
+    (b"TTIN", 21),
+    (b"TTOU", 22),
+    (b"URG", 23),
+    (b"XCPU", 24),
+    (b"XFSZ", 25),
+    (b"VTALRM", 26),
+    (b"PROF", 27),
+    (b"WINCH", 28),
+    (b"IO", 29),
+    (b"POLL", 29),
+    (b"PWR", 30),
+    (b"SYS", 31),
+];
+
+/// glibc's `SIGRTMIN` and `SIGRTMAX`.
+const SIGRTMIN: u8 = 34;
+const SIGRTMAX: u8 = 64;
+
+/// The number of the signal `spec` names, as any `kill` reads it: a number, or a name
+/// in any case with or without `SIG` (dash takes `int`, bash and procps `SIGINT`),
+/// `RTMIN+N` or `RTMAX-N`. `None` for no signal (kill then fails and sends nothing).
+fn signal_number(spec: &[u8]) -> Option<u8> {
+    let number = |digits: &[u8]| -> Option<u8> {
+        if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let value = digits
+            .iter()
+            .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        u8::try_from(value).ok().filter(|&n| n <= SIGRTMAX)
+    };
+    if let Some(n) = number(spec) {
+        return Some(n);
+    }
+    let upper = spec.to_ascii_uppercase();
+    let name = upper.strip_prefix(b"SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNAL_NAMES.iter().find(|(known, _)| *known == name) {
+        return Some(n);
+    }
+    match name {
+        b"RTMIN" => Some(SIGRTMIN),
+        b"RTMAX" => Some(SIGRTMAX),
+        _ => {
+            if let Some(k) = name.strip_prefix(b"RTMIN+") {
+                number(k).map(|k| SIGRTMIN + k).filter(|&n| n <= SIGRTMAX)
+            } else {
+                let k = number(name.strip_prefix(b"RTMAX-")?)?;
+                SIGRTMAX.checked_sub(k).filter(|&n| n >= SIGRTMIN)
+            }
+        }
+    }
+}
+
+/// How far `kill`'s command line has been read ([`Acts::Signal`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Kill {
+    /// The signal given (TERM when none is).
+    signal: Option<u8>,
+    /// The next word is the signal (`-s`, `-n`, `--signal`).
+    signal_next: bool,
+    /// The next word is util-linux's `--queue` value.
+    value_next: bool,
+    /// After `--`: every word is a process.
+    options_ended: bool,
+}
+
+/// What a word of `kill`'s command line does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KillWord {
+    /// An option, a signal or a process it leaves alone: read on.
+    Read,
+    /// It lists signals, or fails: nothing is sent.
+    Nothing,
+    /// The signal goes to PID 1 or to every process and stops the machine.
+    Acts,
+}
+
+impl Kill {
+    fn read(&mut self, word: &[u8]) -> KillWord {
+        if self.value_next {
+            self.value_next = false;
+            return KillWord::Read;
+        }
+        if self.signal_next {
+            self.signal_next = false;
+            return match signal_number(word) {
+                Some(n) => {
+                    self.signal = Some(n);
+                    KillWord::Read
+                }
+                None => KillWord::Nothing,
+            };
+        }
+        if word == b"--" && !self.options_ended {
+            self.options_ended = true;
+            return KillWord::Read;
+        }
+        // The signal is the first option; after it a `-N` is a process group, and `-1`
+        // every process (dash and procps read them so).
+        if !self.options_ended && self.signal.is_none() && word.len() > 1 && word[0] == b'-' {
+            let option = &word[1..];
+            if let Some(long) = option.strip_prefix(b"-") {
+                let (name, value) = match long.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&long[..eq], Some(&long[eq + 1..])),
+                    None => (long, None),
+                };
+                return match (name, value) {
+                    (b"signal", Some(value)) => self.read_signal(value),
+                    (b"signal", None) => {
+                        self.signal_next = true;
+                        KillWord::Read
+                    }
+                    (b"queue", None) => {
+                        self.value_next = true;
+                        KillWord::Read
+                    }
+                    (b"queue", Some(_)) | (b"timeout", _) | (b"verbose", _) => KillWord::Read,
+                    // --list, --table, --help, --version, or no option: nothing is sent.
+                    _ => KillWord::Nothing,
+                };
+            }
+            return match option {
+                b"s" | b"n" => {
+                    self.signal_next = true;
+                    KillWord::Read
+                }
+                b"q" => {
+                    self.value_next = true;
+                    KillWord::Read
+                }
+                [b'l' | b'L', ..] => KillWord::Nothing,
+                // A signal first (`-STOP`, `-sys`); else dash reads `-sINT` as getopt
+                // reads it.
+                [b's', rest @ ..] if signal_number(option).is_none() => self.read_signal(rest),
+                _ => self.read_signal(option),
+            };
+        }
+        let signal = self.signal.unwrap_or(15);
+        match word {
+            b"-1" if !SIGNALS_NO_PROCESS_DIES_OF.contains(&signal) => KillWord::Acts,
+            // A process number as dash and procps read it: `01` is 1.
+            [zeros @ .., b'1']
+                if zeros.iter().all(|&d| d == b'0')
+                    && PID1_POWER_SIGNALS.iter().any(|&(n, _)| n == signal) =>
+            {
+                KillWord::Acts
+            }
+            _ => KillWord::Read,
+        }
+    }
+
+    fn read_signal(&mut self, spec: &[u8]) -> KillWord {
+        match signal_number(spec) {
+            Some(n) => {
+                self.signal = Some(n);
+                KillWord::Read
+            }
+            None => KillWord::Nothing,
+        }
+    }
 }
 
 /// logind's methods that power the machine off, restart it or put it to sleep (a
@@ -1096,7 +1324,7 @@ const LOGIND_POWER_MEMBERS: [&[u8]; 23] = [
 /// session 42, checked with dash; session 41 judged only unquoted names). sh is
 /// case-sensitive, so `Shutdown` and `Reboot` are no command; "the scanner will reboot
 /// at 10:40" has `the` as its command.
-pub const POWER_COMMANDS: [(&[u8], Acts); 14] = [
+pub const POWER_COMMANDS: [(&[u8], Acts); 15] = [
     (b"shutdown", Acts::Bare),
     (b"reboot", Acts::Bare),
     (b"halt", Acts::Bare),
@@ -1133,6 +1361,7 @@ pub const POWER_COMMANDS: [(&[u8], Acts); 14] = [
     (b"gdbus", Acts::Given(&LOGIND_POWER_METHODS)),
     (b"qdbus", Acts::Given(&LOGIND_POWER_METHODS)),
     (b"busctl", Acts::Given(&LOGIND_POWER_MEMBERS)),
+    (b"kill", Acts::Signal),
     (b"poweroff", Acts::Strong),
     (b"systemctl", Acts::Strong),
 ];
@@ -1212,6 +1441,13 @@ pub struct Runner {
     /// The options (short, long) that make its operands the command it runs:
     /// `runuser -u USER CMD` runs CMD, `runuser USER ARGS` has the shell take ARGS.
     pub operands_run_by: (&'static [u8], &'static [&'static [u8]]),
+    /// Whether any option of its own stands for the operands before the command:
+    /// `runcon CONTEXT COMMAND`, but `runcon -t TYPE COMMAND` (coreutils: a context
+    /// operand only without `-c`, `-u`, `-r`, `-t`, `-l`).
+    pub options_replace_operands: bool,
+    /// Whether the command it runs is one word that `sh -c` runs (`sg GROUP 'init 0'`,
+    /// shadow's sg), and a lone `-` before it an option (`sg - GROUP COMMAND`).
+    pub runs_a_command_line: bool,
 }
 
 const fn runs(name: &'static [u8], short: &'static [u8], long: &'static [&'static [u8]]) -> Runner {
@@ -1224,6 +1460,8 @@ const fn runs(name: &'static [u8], short: &'static [u8], long: &'static [&'stati
         operands_before: 0,
         runs_operands: true,
         operands_run_by: (b"", &[]),
+        options_replace_operands: false,
+        runs_a_command_line: false,
     }
 }
 
@@ -1445,14 +1683,21 @@ pub const RUNNERS: [Runner; 38] = [
         ],
     ),
     runs(b"uclampset", b"mMp", &[b"pid"]),
-    // `sg GROUP COMMAND` (its command goes to `sh -c`).
+    // `sg [-] GROUP [-c] COMMAND` (sg(1), shadow): its command goes to `sh -c`.
     Runner {
         operands_before: 1,
+        command_short: b"c",
+        runs_a_command_line: true,
         ..runs(b"sg", b"", &[])
     },
-    // `runcon -t TYPE COMMAND`; `runcon CONTEXT COMMAND` (a context with no option)
-    // is not told apart: its context is taken for the command.
-    runs(b"runcon", b"urtl", &[b"user", b"role", b"type", b"range"]),
+    // `runcon CONTEXT COMMAND`, or `runcon [-c] [-u USER] [-r ROLE] [-t TYPE] [-l
+    // RANGE] COMMAND` without the context (review rv45-screen: the context was taken
+    // for the command).
+    Runner {
+        operands_before: 1,
+        options_replace_operands: true,
+        ..runs(b"runcon", b"urtl", &[b"user", b"role", b"type", b"range"])
+    },
     runs(
         b"run0",
         b"ugD",
@@ -1585,10 +1830,17 @@ impl Running {
                 Role::Skipped
             };
         }
+        // sg's `-` (a login shell) is an option, not its group.
+        if !self.options_ended && word == b"-" && runner.runs_a_command_line {
+            return Role::Skipped;
+        }
         if !self.options_ended && word.len() > 1 && word[0] == b'-' {
             if word == b"--" {
                 self.options_ended = true;
                 return Role::Skipped;
+            }
+            if runner.options_replace_operands {
+                self.operands_left = 0;
             }
             if let Some(long) = word.strip_prefix(b"--") {
                 let (name, value) = match long.iter().position(|&b| b == b'=') {
@@ -1634,6 +1886,9 @@ impl Running {
         let env_assignment = runner.name == b"env" && is_assignment(word);
         if (!self.options_ended && is_option_word(word)) || env_assignment || !self.operands_run {
             return Role::Skipped;
+        }
+        if runner.runs_a_command_line {
+            return Role::CommandString(0);
         }
         Role::Command
     }
@@ -2470,8 +2725,15 @@ impl Parser<'_> {
                     Acts::Given(operands) => Some(operands),
                     _ => None,
                 },
+                kill: (acts == Acts::Signal).then(Kill::default),
                 ..Candidate::program(word.start, true)
             });
+            // `kill` is also a weak name of `crate::shell` (`kill $(pidof x) 2>&1`
+            // counts by the line's syntax): it stays one.
+            if (self.weak)(&word.text) {
+                self.weak_candidate = Some(word.start);
+                self.weak_current = true;
+            }
         } else if by_parameter
             || by_substitution
             || self.in_drop_directory(word) == Some(DropFile::Program)
@@ -2640,7 +2902,30 @@ impl Parser<'_> {
         // operand: systemd's reboot takes it as its (empty) parameter, busybox's ignores
         // it; both reboot (review rv44-screen case3, checked with dash).
         let empty = word.text.is_empty() && word.quoted && !word.expands;
-        if let Some(candidate) = self.program_candidate
+        if let Some(candidate) = self.program_candidate.as_mut()
+            && let Some(kill) = candidate.kill.as_mut()
+        {
+            // An operand made of expansions (`kill -INT $P`) is any process: not judged.
+            let read = if may_act {
+                // A signal or value made of expansions is read as unknown.
+                kill.signal_next = false;
+                kill.value_next = false;
+                KillWord::Read
+            } else {
+                kill.read(&word.text)
+            };
+            let at = candidate.at;
+            match read {
+                KillWord::Read => {}
+                KillWord::Nothing => self.program_candidate = None,
+                KillWord::Acts => {
+                    self.program_candidate = None;
+                    if self.pending.is_none() {
+                        self.pending = Some(at);
+                    }
+                }
+            }
+        } else if let Some(candidate) = self.program_candidate
             && let Some(acting) = candidate.given
         {
             // Any other operand leaves it waiting for one that acts (`kexec -l x` loads).

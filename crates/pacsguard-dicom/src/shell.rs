@@ -11131,6 +11131,164 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv45-screen (issue 10, case11 follow-up): `runcon CONTEXT COMMAND` took
+    /// the context for the command (`runcon -t TYPE COMMAND` has none), and sg's lone
+    /// `-`, its `-c` and its one-word command line that `sh -c` runs were not read
+    /// (sg(1): `sg [-] [group [-c] command]`).
+    #[test]
+    fn sg_and_runcon_run_their_command_in_every_shape() {
+        for text in [
+            "sg - wheel reboot
+",
+            "sg wheel -c reboot
+",
+            "sg wheel reboot
+",
+            "sg wheel 'init 0'
+",
+            "sg - wheel -c 'shutdown -h now'
+",
+            "runcon -t unconfined_t reboot
+",
+            "runcon system_u:system_r:unconfined_t:s0 reboot
+",
+            "runcon -c -u system_u reboot
+",
+            "runcon --type=unconfined_t init 0
+",
+            "runcon unconfined_u:unconfined_r:unconfined_t:s0 -- reboot
+",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "sg wheel id
+",
+            "sg wheel 'echo reboot'
+",
+            "runcon system_u:system_r:unconfined_t:s0 id
+",
+            "runcon -t unconfined_t ls
+",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv45-screen (issue 10, case14): a signal that makes PID 1 reboot, halt or
+    /// power off (systemd(1), "Signals"; busybox init's USR1/USR2/TERM), and a signal
+    /// to `-1`, every process, were clean. Signal spellings as dash, bash and procps
+    /// read them (checked with dash and /usr/bin/kill here: `int`, `RTMIN+4`, `SIGINT`).
+    #[test]
+    fn kill_signals_that_stop_init_or_every_process_are_commands() {
+        for text in [
+            "kill -INT 1
+",
+            "kill -SIGINT 1
+",
+            "kill -int 1
+",
+            "kill -2 1
+",
+            "kill -s INT 1
+",
+            "kill -sINT 1
+",
+            "kill --signal=INT 1
+",
+            "kill -s RTMIN+4 1
+",
+            "kill -s SIGRTMIN+3 1
+",
+            "kill -RTMIN+5 1
+",
+            "kill -s SIGRTMIN+13 1
+",
+            "kill -SIGRTMIN+14 1
+",
+            "kill -rtmin+15 1
+",
+            "kill -38 1
+",
+            "kill -RTMAX-14 1
+",
+            "kill -n 39 1
+",
+            "kill -INT -- 1
+",
+            "kill -INT 1234 1
+",
+            "kill -USR2 01
+",
+            "kill 1
+",
+            "kill -TERM -1
+",
+            "kill -9 -1
+",
+            "kill -- -1
+",
+            "kill -s KILL -1
+",
+            "sudo kill -INT 1
+",
+            "env kill -s RTMIN+4 1
+",
+            "'kill' -INT 1
+",
+            "echo x; kill -INT 1; echo y
+",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "kill -9 1234
+",
+            "kill %1
+",
+            "kill -l
+",
+            "kill -l 38
+",
+            "kill -L
+",
+            "kill -1
+",
+            "kill -HUP 1
+",
+            "kill -9 1
+",
+            "kill -INT 12
+",
+            "kill -INT 10
+",
+            "kill -0 -1
+",
+            "kill -CONT -1
+",
+            "kill -FOO 1
+",
+            "kill -INT -1234
+",
+            "kill -s RTMIN+20 1
+",
+            "process 1 was killed
+",
+            "the kill switch 1
+",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+        // Every signal of the table stops init by number and by name.
+        for (number, _) in sh::PID1_POWER_SIGNALS {
+            let text = format!("kill -{number} 1\n");
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+    }
+
     /// Review rv43-screen (issue 10, case6, checked with dash): an operand that expands
     /// to nothing is no operand once expanded, so the power command runs bare
     /// (`reboot $NOPE` reboots). A word that is only expansions may be empty: the
