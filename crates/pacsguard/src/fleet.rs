@@ -196,6 +196,20 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         .collect();
                     println!("{}", shown.join("\t"));
                 }
+                // On stderr: stdout stays one line per host for scripts.
+                let unapproved = hosts
+                    .iter()
+                    .filter(|h| h.revoked.is_none())
+                    .filter_map(profile_of)
+                    .filter(|p| !p.in_effect())
+                    .count();
+                let counts = pacsguard_console::host_counts::HostCounts::of(
+                    hosts
+                        .iter()
+                        .map(|h| (h.revoked.is_some(), h.state.as_str(), h.last_contact)),
+                    unapproved,
+                );
+                eprintln!("pacsguard: {counts}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -900,6 +900,17 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         "no warning once the identity is back: {said}"
     );
     server.stop();
+    // `console hosts` counts them (review rv45-fleet), on stderr: stdout stays a line
+    // per host.
+    let out = console.run(&["console", "hosts"]);
+    assert!(
+        stderr(&out).contains("pacsguard: 1 host(s): ")
+            && stderr(&out).contains("0 revoked; 1 profile(s) waiting")
+            && stdout(&out).lines().count() == 1,
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 /// The console witnesses a trail for one host: a second enrolment under a name a host
