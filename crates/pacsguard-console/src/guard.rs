@@ -966,6 +966,30 @@ impl GuardState {
         });
     }
 
+    /// Closes the console's own open findings of kind `kind` about host `host` (its
+    /// condition is over, or it is raised anew at this start with what holds now): their
+    /// [`HostFinding::key`]s, for the caller to record them closed on the trail so the
+    /// next start does not list them again (issue 14, session 46: `host-pinned-other`
+    /// once the fleet identity is back to what the host pinned).
+    pub fn close_console_host_findings(&self, host: &str, kind: &str) -> Vec<String> {
+        self.with(|inner| {
+            let root = host_root(host);
+            let mut keys = Vec::new();
+            inner.open.retain(|f| {
+                let closes = f.raised_by_console
+                    && f.kind == kind
+                    && f.root == root
+                    && f.host.as_deref() == Some(host);
+                if closes {
+                    keys.extend(f.host_key.clone());
+                }
+                !closes
+            });
+            keys
+        })
+        .unwrap_or_default()
+    }
+
     /// How many of host `host`'s alerts and warnings are open and not acknowledged on
     /// the alerts page, and how many of its own were dropped from it: what the hosts
     /// page says of it.

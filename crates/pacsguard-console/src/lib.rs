@@ -54,6 +54,7 @@ mod held;
 pub mod host_acknowledgements;
 pub mod host_acknowledging;
 pub mod host_approvals;
+pub mod host_counts;
 pub mod host_reported;
 pub mod host_revocations;
 mod hosts;

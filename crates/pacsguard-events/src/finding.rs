@@ -276,6 +276,12 @@ finding_kinds! {
     /// length of the silence is on the console's trail beside its start; a warning, for
     /// a person to see whether the host was stopped, cut off or hung (review r28-fleet).
     HostSilenceEnded => "host-silence-ended",
+    /// Console: an enrolled host pinned another certificate at enrolment than the one
+    /// the fleet listener presents now (the fleet identity replaced, or an upgrade from a
+    /// version that presented `[console] cert` to hosts): the host refuses every
+    /// connection, so nothing of it arrives; the console names the host and both
+    /// fingerprints (issue 14, session 46).
+    HostPinnedOther => "host-pinned-other",
     /// An enrolled host's signed profile generation was not approved on its console: on
     /// the console, a re-baseline made on the host itself (`profile` or `accept` run
     /// there, by an administrator or by an intruder planting a file) is an alert until an

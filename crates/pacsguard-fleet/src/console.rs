@@ -256,12 +256,14 @@ pub const MAX_HOST_NAME_LABEL: usize = 63;
 /// `h3`) are refused with the rule. Names enrolled by a version before keep working
 /// ([`check_host_name`] still holds for them).
 pub fn check_new_host_name(name: &str) -> Result<(), String> {
-    check_host_name(name)?;
     let rule = || {
         format!(
-            "host name {name:?}: an RFC 1123 host name: labels of letters, digits and '-' (not first or last), at most {MAX_HOST_NAME_LABEL} each, joined by single dots, no trailing dot (--name NAME)"
+            "host name {name:?}: an RFC 1123 host name: labels of letters, digits and '-' (not first or last), at most {MAX_HOST_NAME_LABEL} each, joined by single dots, no trailing dot, at most {MAX_HOST_NAME} in all (--name NAME)"
         )
     };
+    // The one rule said, whichever part of it the name breaks (a letter beyond ASCII
+    // was told the older, wider alphabet of names enrolled before).
+    check_host_name(name).map_err(|_| rule())?;
     let label_ok = |label: &str| {
         !label.is_empty()
             && label.len() <= MAX_HOST_NAME_LABEL
@@ -515,6 +517,68 @@ pub struct Fleet {
     /// The refusals raised whose state the store did not confirm writing: raised once
     /// whatever the store answers (session 33).
     unwritten: Mutex<Unwritten>,
+    /// The certificate the fleet listener presents and what this run knows of the
+    /// hosts' pins (issue 14, session 46).
+    pins: Mutex<Pins>,
+}
+
+/// How often at most a connection that refused the console's certificate in its
+/// handshake makes the console compare the hosts' pins again: anyone who reaches the
+/// listener can send such an alert, and each comparison reads the store.
+pub const PIN_CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// The fleet listener's certificate and the hosts' pins, as this run knows them.
+#[derive(Debug, Default)]
+struct Pins {
+    /// The SHA-256 fingerprint of the certificate the fleet listener presents (set by
+    /// [`Fleet::tls_config`]; `None` before).
+    presented: Option<String>,
+    /// Host certificates whose pin is kept in the store (written or found this run):
+    /// one per enrolled host, so bounded by the enrolments.
+    kept: std::collections::HashSet<String>,
+    /// Raised as `host-pinned-other` this run: (host certificate, what it pinned), so a
+    /// host is raised once, not at every refused connection.
+    raised: std::collections::HashSet<(String, String)>,
+    /// When a refused handshake last made the console compare ([`PIN_CHECK_EVERY`]).
+    checked_at: Option<std::time::Instant>,
+}
+
+/// What [`Fleet::check_pins`] found: each enrolled (not revoked) host by its pin.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PinCheck {
+    /// Hosts that pinned another certificate than the one presented: (name, pinned).
+    pub elsewhere: Vec<(String, String)>,
+    /// Hosts that pinned the certificate presented.
+    pub presented: Vec<String>,
+    /// Hosts whose pin is not kept (enrolled by a version that kept none, and not heard
+    /// since a version that keeps them runs).
+    pub unknown: Vec<String>,
+}
+
+/// The hosts of `hosts` (revoked ones left out) by their pin in `pins` (host certificate
+/// fingerprint, pinned fingerprint) against the fingerprint `presented`.
+pub fn compare_pins(hosts: &[HostRow], pins: &[(String, String)], presented: &str) -> PinCheck {
+    let pins: HashMap<&str, &str> = pins
+        .iter()
+        .map(|(host, pinned)| (host.as_str(), pinned.as_str()))
+        .collect();
+    // As `serve` prints it (`AB:CD:...`) or as kept (lower-case hex): one fingerprint.
+    let presented = crate::normalize_fingerprint(presented);
+    let mut check = PinCheck::default();
+    for host in hosts.iter().filter(|h| h.revoked.is_none()) {
+        match pins.get(host.fingerprint.as_str()) {
+            Some(pinned)
+                if presented.is_some() && crate::normalize_fingerprint(pinned) == presented =>
+            {
+                check.presented.push(host.name.clone());
+            }
+            Some(pinned) => check
+                .elsewhere
+                .push((host.name.clone(), crate::printed_fingerprint(pinned))),
+            None => check.unknown.push(host.name.clone()),
+        }
+    }
+    check
 }
 
 /// The changes of hosts' states given up after [`MAX_STATE_TRIES`], as the log says
@@ -656,6 +720,131 @@ impl Fleet {
             growth: Mutex::new(TrailGrowth::new(now())),
             give_ups: Mutex::default(),
             unwritten: Mutex::default(),
+            pins: Mutex::default(),
+        }
+    }
+
+    /// The SHA-256 fingerprint of the certificate the fleet listener presents, once
+    /// [`Fleet::tls_config`] made its configuration.
+    pub fn presented(&self) -> Option<String> {
+        self.pins.lock().ok().and_then(|p| p.presented.clone())
+    }
+
+    /// Keeps in the store, once per run, that the host of certificate `host` pinned the
+    /// certificate presented: at its enrolment (what it was shown), or at a connection
+    /// of a host enrolled by a version that kept no pin (its handshake accepted the
+    /// certificate presented, so that is what it pinned). A failure is said; the host is
+    /// served all the same.
+    fn keep_pin(&self, db: &mut dyn FleetStore, host: &str, name: &str) {
+        let Ok(mut pins) = self.pins.lock() else {
+            return;
+        };
+        let Some(presented) = pins.presented.clone() else {
+            return;
+        };
+        if pins.kept.contains(host) {
+            return;
+        }
+        match db.keep_host_pin(host, &presented, now()) {
+            Ok(()) => {
+                pins.kept.insert(host.to_string());
+            }
+            Err(e) => (self.log)(&format!(
+                "fleet: the fleet identity host {name} pinned could not be kept in the store ({e}): a later change of the identity is not told for it"
+            )),
+        }
+    }
+
+    /// Compares the pin each enrolled host keeps with the certificate presented, and
+    /// raises `host-pinned-other` (once per run per host and pin) for each host that
+    /// pinned another: it refuses every connection to this console, so nothing of it
+    /// arrives and, without this, nothing said why (review rv45-fleet: an upgrade from a
+    /// version that presented `[console] cert` to hosts cut them off silently). Called at
+    /// start and when a connection refused the certificate in its handshake
+    /// (`refused_from`): then hosts whose pin is not kept are raised as possibly cut off.
+    pub fn check_pins(
+        &self,
+        db: &mut dyn FleetStore,
+        refused_from: Option<IpAddr>,
+    ) -> Result<PinCheck, StoreError> {
+        let Some(presented) = self.presented() else {
+            return Ok(PinCheck::default());
+        };
+        let hosts = db.hosts()?;
+        let pins = db.host_pins()?;
+        if pins.len() >= pacsguard_store::MAX_HOST_PINS_READ {
+            (self.log)(&format!(
+                "fleet: more than MAX_HOST_PINS_READ ({}) hosts' pins in the store: those past it are not compared with the fleet identity",
+                pacsguard_store::MAX_HOST_PINS_READ
+            ));
+        }
+        let check = compare_pins(&hosts, &pins, &presented);
+        let presented = crate::printed_fingerprint(&presented);
+        let by_name: HashMap<&str, &HostRow> = hosts.iter().map(|h| (h.name.as_str(), h)).collect();
+        let mut raise = Vec::new();
+        if let Ok(mut known) = self.pins.lock() {
+            for name in &check.presented {
+                if let Some(host) = by_name.get(name.as_str()) {
+                    known.kept.insert(host.fingerprint.clone());
+                }
+            }
+            for (name, pinned) in &check.elsewhere {
+                if let Some(host) = by_name.get(name.as_str())
+                    && known
+                        .raised
+                        .insert((host.fingerprint.clone(), pinned.clone()))
+                {
+                    raise.push((*host, format!(
+                        "it pinned the console's certificate of SHA-256 fingerprint {pinned} at its enrolment, and the fleet listener presents {presented} now: the host refuses every connection, nothing of it arrives. Restore HOME/console/cert.pem and key.pem to the certificate it pinned (from backup), or enrol the host again with the fingerprint presented (pacsguard enroll URL --token T --fingerprint {presented})"
+                    )));
+                }
+            }
+            if let Some(from) = refused_from {
+                for name in &check.unknown {
+                    if let Some(host) = by_name.get(name.as_str())
+                        && known
+                            .raised
+                            .insert((host.fingerprint.clone(), String::new()))
+                    {
+                        raise.push((*host, format!(
+                            "a connection from {from} refused the certificate the fleet listener presents (SHA-256 fingerprint {presented}); this host was enrolled by a version that kept no pin and has not connected since: if it pinned another certificate (versions before session 45 presented [console] cert to hosts while it was set), it is cut off. Restore HOME/console/cert.pem and key.pem to the certificate it pinned, or enrol the host again with the fingerprint presented"
+                        )));
+                    }
+                }
+            }
+        }
+        for (host, detail) in raise {
+            self.raise(host, FindingKind::HostPinnedOther, detail);
+        }
+        Ok(check)
+    }
+
+    /// A connection refused the console's certificate in its handshake (the peer sent
+    /// an alert): a host whose pin is another, or anyone. Compares the pins again, at
+    /// most once per [`PIN_CHECK_EVERY`].
+    fn handshake_refused(&self, from: Option<IpAddr>) {
+        let now = std::time::Instant::now();
+        match self.pins.lock() {
+            Ok(mut pins) => {
+                if pins
+                    .checked_at
+                    .is_some_and(|at| now.duration_since(at) < PIN_CHECK_EVERY)
+                {
+                    return;
+                }
+                pins.checked_at = Some(now);
+            }
+            Err(_) => return,
+        }
+        let from = from.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let checked = self
+            .pool
+            .get()
+            .and_then(|mut db| self.check_pins(&mut *db, Some(from)));
+        if let Err(e) = checked {
+            (self.log)(&format!(
+                "fleet: a connection from {from} refused the console's certificate; the hosts' pins could not be compared with it ({e})"
+            ));
         }
     }
 
@@ -859,6 +1048,9 @@ impl Fleet {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Arc<rustls::ServerConfig>, String> {
+        if let (Some(first), Ok(mut pins)) = (chain.first(), self.pins.lock()) {
+            pins.presented = Some(crate::cert_fingerprint(first));
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -1216,6 +1408,9 @@ impl Fleet {
                     }
                     Err(e) => return refused(self.store_refusal(&e)),
                 }
+                // Its handshake accepted the certificate presented: a host enrolled by a
+                // version that kept no pin has it kept now.
+                self.keep_pin(db, &host.fingerprint, &host.name);
                 // Before anything of the report is judged: a copy of the host's
                 // enrolment beside it must not move the host's profile (review r25).
                 let reporter = Reporter {
@@ -1289,10 +1484,14 @@ impl Fleet {
             )
             .map_err(|e| self.store_refusal(&e))?
         {
-            Ok(_) => Ok(Response::Enrolled {
-                certificate: pem,
-                witness: self.cosigner.verifier(),
-            }),
+            Ok(_) => {
+                // What the host was shown in this handshake is what it pins.
+                self.keep_pin(db, &crate::cert_fingerprint(&der), name);
+                Ok(Response::Enrolled {
+                    certificate: pem,
+                    witness: self.cosigner.verifier(),
+                })
+            }
             Err(refusal) => Err(token_refusal(refusal)),
         }
     }
@@ -3230,10 +3429,19 @@ fn connection(
             Ok(0) | Err(_) => return Ok(()), // ended, or the deadline passed
             Ok(_) => {}
         }
-        if stream.conn.process_new_packets().is_err() {
-            // A refused certificate: the alert goes out, nothing else.
-            let _ = stream.conn.write_tls(&mut stream.sock);
-            return Ok(());
+        match stream.conn.process_new_packets() {
+            Ok(_) => {}
+            Err(rustls::Error::AlertReceived(_)) => {
+                // The peer refused what this listener presented: a host that pinned
+                // another certificate ends its handshake so (review rv45-fleet).
+                fleet.handshake_refused(from);
+                return Ok(());
+            }
+            Err(_) => {
+                // A refused certificate: the alert goes out, nothing else.
+                let _ = stream.conn.write_tls(&mut stream.sock);
+                return Ok(());
+            }
         }
     }
     while stream.conn.wants_write() {
@@ -3400,6 +3608,111 @@ mod tests {
             .expect("db")
             .expect("enrolled");
         (dir, store, db, peer, id)
+    }
+
+    /// Issue 14, session 46 (review rv45-fleet, MUST): a host pinned the certificate the
+    /// fleet listener presented at its enrolment (kept then, per host); a console that
+    /// presents another (its identity replaced, or an upgrade from a version that
+    /// presented `[console] cert`) cut it off without a word. A connection refusing the
+    /// certificate now makes the console compare, and raise `host-pinned-other` naming
+    /// the host and both fingerprints, once; presenting the pinned one again raises
+    /// nothing and finds the host pinned to it. Real TLS, the host's own client.
+    #[test]
+    fn a_host_that_pinned_another_certificate_is_raised_naming_both_fingerprints() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let at = FleetStoreAt::Sqlite(store.clone());
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let fleet = |seed: u8| {
+            let sink = raised.clone();
+            Fleet::new(
+                store.clone(),
+                HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+                Cosigner::new(
+                    "console/p",
+                    ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
+                ),
+                Box::new(move |f| sink.lock().expect("sink").push(f)),
+            )
+        };
+        let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+        let (console_at, pinned, stop, _, served) = serving(fleet(1));
+        let home = tempfile::tempdir().expect("home");
+        crate::host::enrol(
+            home.path(),
+            &format!("tls://{console_at}"),
+            &token,
+            &pinned,
+            "ward-7",
+        )
+        .expect("enrolled");
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
+        let mut db = ConsoleDb::open(&store).expect("db");
+        let host = db.hosts().expect("hosts").remove(0);
+        assert_eq!(
+            db.host_pins().expect("pins"),
+            [(host.fingerprint.clone(), pinned.clone())],
+            "what the host was shown at its enrolment is kept"
+        );
+        // Kept once: a later write of another pin for the host changes nothing.
+        db.keep_host_pin(&host.fingerprint, &"0".repeat(64), now())
+            .expect("keep");
+        assert_eq!(db.host_pins().expect("pins")[0].1, pinned);
+        // The console presents another certificate; the host, pinned, refuses it.
+        let (console_at, presented, stop, _, served) = serving(fleet(2));
+        let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+        let other = tempfile::tempdir().expect("home");
+        let refused = crate::host::enrol(
+            other.path(),
+            &format!("tls://{console_at}"),
+            &token,
+            &pinned,
+            "ward-8",
+        );
+        assert!(refused.is_err(), "the host refuses the certificate");
+        let by = std::time::Instant::now() + Duration::from_secs(30);
+        while raised.lock().expect("raised").is_empty() {
+            assert!(std::time::Instant::now() < by, "nothing raised");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
+        let raised = raised.lock().expect("raised").clone();
+        assert_eq!(raised.len(), 1, "once: {raised:?}");
+        let alert = &raised[0];
+        assert_eq!(alert.kind, FindingKind::HostPinnedOther);
+        assert_eq!(alert.severity, Severity::Alert);
+        assert_eq!(alert.path, host_path("ward-7"));
+        for named in [
+            crate::printed_fingerprint(&pinned),
+            crate::printed_fingerprint(&presented),
+        ] {
+            assert!(alert.detail.contains(&named), "{named} in {}", alert.detail);
+        }
+        assert!(
+            alert.detail.contains("Restore HOME/console/cert.pem"),
+            "{}",
+            alert.detail
+        );
+        // Compared at start with the pinned one presented: nothing to raise.
+        let hosts = db.hosts().expect("hosts");
+        let pins = db.host_pins().expect("pins");
+        let back = compare_pins(&hosts, &pins, &crate::printed_fingerprint(&pinned));
+        assert_eq!(back.presented, ["ward-7"]);
+        assert!(
+            back.elsewhere.is_empty() && back.unknown.is_empty(),
+            "{back:?}"
+        );
+        let away = compare_pins(&hosts, &pins, &presented);
+        assert_eq!(
+            away.elsewhere,
+            [("ward-7".to_string(), crate::printed_fingerprint(&pinned))]
+        );
+        // A host enrolled by a version that kept no pin is not known, not "elsewhere".
+        let unknown = compare_pins(&hosts, &[], &presented);
+        assert_eq!(unknown.unknown, ["ward-7"]);
     }
 
     /// Session 45: a host's trail recording a generation it signed with findings (its

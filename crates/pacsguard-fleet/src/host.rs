@@ -290,6 +290,14 @@ pub fn enrol(
             "--fingerprint {fingerprint:?}: expected the console certificate's SHA-256 (64 hex digits, with or without colons, as `serve` prints it)"
         ))
     })?;
+    // Before anything is sent: a name the console refuses, or one no certificate can
+    // hold (a system host name that is not ASCII gave rcgen's bare "Invalid IA5String",
+    // review rv45-fleet case20), is refused here naming the option and the rule.
+    crate::console::check_new_host_name(name).map_err(|rule| {
+        FleetError::Usage(format!(
+            "--name (by default this system's host name): {rule}"
+        ))
+    })?;
     let dir = home.join(FLEET_DIR);
     // One rule with the guards' (`Identity::load`): a `fleet` that cannot be searched
     // is an error naming why, and a link is looked through.
@@ -968,6 +976,38 @@ pub fn check_cosignatures(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review rv45-fleet case20: a host whose system name is not an RFC 1123 name (ANSI
+    /// escapes, HTML, U+202E, or any letter beyond ASCII) got rcgen's "Invalid
+    /// IA5String" or the console's refusal after the token was sent; it is refused
+    /// before anything is sent, naming `--name` and the rule (exit 2 from the CLI).
+    #[test]
+    fn a_name_that_is_no_host_name_is_refused_before_the_console_is_asked() {
+        let home = tempfile::tempdir().expect("home");
+        for name in [
+            "ev\u{1b}[2J<b>x</b>\u{202e}il",
+            "radiolog\u{ed}a-1",
+            "ward_7",
+            "",
+        ] {
+            // Nothing listens on port 9: a name not refused first fails to connect.
+            let refused = enrol(
+                home.path(),
+                "tls://127.0.0.1:9",
+                &"0".repeat(64),
+                &"ab".repeat(32),
+                name,
+            );
+            match refused {
+                Err(FleetError::Usage(said)) => assert!(
+                    said.starts_with("--name") && said.contains("letters, digits and '-'"),
+                    "{name:?}: {said}"
+                ),
+                other => panic!("{name:?}: {other:?}"),
+            }
+        }
+        assert!(!home.path().join(FLEET_DIR).exists());
+    }
 
     /// Review rv36-deliver: a `fleet/` that cannot be searched was called "holds no
     /// enrolment" and the guard ran without its console; `enroll` over a `fleet` link to

@@ -68,6 +68,20 @@ pub fn normalize_fingerprint(text: &str) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
+/// A fingerprint as `serve` prints it (`AB:CD:...`), what a person compares with what
+/// a host was given; one that is not 32 bytes of hex is shown as it is.
+pub fn printed_fingerprint(text: &str) -> String {
+    match normalize_fingerprint(text) {
+        Some(hex) => hex
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| String::from_utf8_lossy(pair).to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(":"),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

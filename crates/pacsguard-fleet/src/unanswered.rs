@@ -304,4 +304,10 @@ impl FleetStore for Unanswered {
         self.inner()
             .set_fleet_identity_fingerprint(fingerprint, now)
     }
+    fn host_pins(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner().host_pins()
+    }
+    fn keep_host_pin(&mut self, host: &str, pinned: &str, now: i64) -> Result<(), StoreError> {
+        self.inner().keep_host_pin(host, pinned, now)
+    }
 }

@@ -135,6 +135,22 @@ fn a_token_enrols_once_before_it_expires_and_a_name_is_held_once() {
             (id, "ward-1", 0),
             "{what}"
         );
+        // What the host pinned at its enrolment (issue 14, session 46): kept once, the
+        // first kept stands; a row of `fleet_settings` that no setting reads.
+        assert_eq!(db.host_pins().expect("store"), [], "{what}");
+        db.keep_host_pin("f1", &"a".repeat(64), 200).expect("store");
+        db.keep_host_pin("f1", &"b".repeat(64), 201).expect("store");
+        assert_eq!(
+            db.host_pins().expect("store"),
+            [("f1".to_string(), "a".repeat(64))],
+            "{what}"
+        );
+        assert_eq!(db.host_four_eyes().expect("store"), None, "{what}");
+        assert_eq!(
+            db.fleet_identity_fingerprint().expect("store"),
+            None,
+            "{what}"
+        );
         assert_eq!(
             db.revoke_host("ward-1", 300, &ADMIN).expect("store"),
             1,

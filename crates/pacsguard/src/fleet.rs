@@ -196,6 +196,20 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         .collect();
                     println!("{}", shown.join("\t"));
                 }
+                // On stderr: stdout stays one line per host for scripts.
+                let unapproved = hosts
+                    .iter()
+                    .filter(|h| h.revoked.is_none())
+                    .filter_map(profile_of)
+                    .filter(|p| !p.in_effect())
+                    .count();
+                let counts = pacsguard_console::host_counts::HostCounts::of(
+                    hosts
+                        .iter()
+                        .map(|h| (h.revoked.is_some(), h.state.as_str(), h.last_contact)),
+                    unapproved,
+                );
+                eprintln!("pacsguard: {counts}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1257,6 +1271,8 @@ fn listen_for_hosts(
     let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key)
         .map_err(|e| anyhow!("{}: {e}", key.display()))?;
     let pages = listen.guard.clone();
+    let pins_inbox = inbox.clone();
+    let pins_pool = pool.clone();
     let alert: pacsguard_fleet::console::Alert = Box::new(move |finding| {
         let actor = pacsguard_events::Actor {
             user: "console".into(),
@@ -1307,6 +1323,7 @@ fn listen_for_hosts(
     let config = fleet
         .tls_config(chain, key)
         .map_err(|e| anyhow!("fleet TLS: {e}"))?;
+    check_pins_at_start(&fleet, &pins_pool, &listen.guard, &pins_inbox);
     let address = &listen.address;
     let addr: std::net::SocketAddr = address
         .parse()
@@ -1319,6 +1336,120 @@ fn listen_for_hosts(
     ));
     pacsguard_fleet::console::serve(listener, config, Arc::new(fleet), stop, Arc::new(say))
         .context("starting the fleet listener")
+}
+
+/// Hosts named at most in one line of the start about the hosts' pins (the rest counted).
+const PIN_HOSTS_NAMED: usize = 10;
+
+/// At start, once the fleet listener's certificate is known: compares the certificate
+/// each enrolled host pinned (kept at its enrolment) with the one presented now
+/// (issue 14, session 46, review rv45-fleet: a console upgraded from a version that
+/// presented `[console] cert` to hosts presented its own and cut every host off without
+/// a word). Each host that pinned another is raised `host-pinned-other`, both
+/// fingerprints and the way back named, and said here; one raised before (listed again
+/// from the trail) whose host pinned the certificate presented again is closed, recorded
+/// on the trail as the console's own closing so the next start leaves it closed.
+fn check_pins_at_start(
+    fleet: &pacsguard_fleet::console::Fleet,
+    pool: &Arc<pacsguard_store::FleetPool>,
+    guard: &pacsguard_console::guard::GuardState,
+    inbox: &pacsguard_events::Inbox,
+) {
+    let kind = pacsguard_events::FindingKind::HostPinnedOther.as_str();
+    let Some(presented) = fleet.presented() else {
+        return;
+    };
+    let presented = pacsguard_fleet::printed_fingerprint(&presented);
+    let compared = pool.get().and_then(|mut db| {
+        let hosts = pacsguard_store::FleetStore::hosts(&mut *db)?;
+        let pins = pacsguard_store::FleetStore::host_pins(&mut *db)?;
+        Ok(pacsguard_fleet::console::compare_pins(
+            &hosts, &pins, &presented,
+        ))
+    });
+    let compared = match compared {
+        Ok(compared) => compared,
+        Err(e) => {
+            say(&format!(
+                "warning: the hosts' pins could not be compared with the fleet identity presented ({e}): a host cut off by a change of it is told when its connection is refused"
+            ));
+            return;
+        }
+    };
+    let actor = pacsguard_events::Actor {
+        user: "console".into(),
+        uid: nix::unistd::geteuid().as_raw(),
+        sudo_user: None,
+    };
+    let close = |host: &str, why: &str| -> usize {
+        let keys = guard.close_console_host_findings(host, kind);
+        for key in &keys {
+            let detail = pacsguard_console::guard::host_acknowledgement_detail(
+                &format!("console closed {kind} of host {host}: {why}"),
+                key,
+            );
+            let event = pacsguard_events::Event::new(
+                actor.clone(),
+                pacsguard_events::Action::Finding,
+                pacsguard_events::Outcome::Success,
+                detail,
+            );
+            if let Err(e) = inbox.push(event) {
+                say(&format!(
+                    "fleet: the closing of host {host}'s {kind} could not be queued for the trail ({e}): the next start lists it again"
+                ));
+            }
+        }
+        keys.len()
+    };
+    for host in &compared.presented {
+        let why = format!(
+            "the fleet listener presents again the certificate it pinned (SHA-256 fingerprint {presented})"
+        );
+        if close(host, &why) > 0 {
+            say(&format!("host {host}: {kind} closed: {why}"));
+        }
+    }
+    for (host, _) in &compared.elsewhere {
+        // Raised anew just below with what holds now: one open, not one per start.
+        close(host, "raised anew at this start");
+    }
+    let checked = pool
+        .get()
+        .and_then(|mut db| fleet.check_pins(&mut *db, None));
+    if let Err(e) = checked {
+        say(&format!(
+            "warning: the hosts' pins could not be compared with the fleet identity presented ({e})"
+        ));
+        return;
+    }
+    let named = |names: &mut dyn Iterator<Item = String>, count: usize| {
+        let mut shown: Vec<String> = names.take(PIN_HOSTS_NAMED).collect();
+        if count > PIN_HOSTS_NAMED {
+            shown.push(format!("and {} more", count - PIN_HOSTS_NAMED));
+        }
+        shown.join(", ")
+    };
+    if !compared.elsewhere.is_empty() {
+        let count = compared.elsewhere.len();
+        say(&format!(
+            "WARNING: {count} enrolled host(s) pinned another certificate at enrolment than the fleet identity presented now (SHA-256 fingerprint {presented}) and are cut off: {}; raised as {kind} on the alerts page. Restore HOME/console/cert.pem and key.pem to the certificate they pinned, or enrol each again with the fingerprint presented",
+            named(
+                &mut compared
+                    .elsewhere
+                    .iter()
+                    .map(|(host, pinned)| format!("{host} (pinned {pinned})")),
+                count
+            )
+        ));
+    }
+    if !compared.unknown.is_empty() {
+        let count = compared.unknown.len();
+        say(&format!(
+            "{count} enrolled host(s) were enrolled by a version that kept no pin: {}; each one's pin is kept at its next connection, and a connection refusing the fleet identity raises them as {kind}",
+            named(&mut compared.unknown.iter().cloned(), count)
+        ));
+    }
 }
 
 /// The certificate and key the fleet listener presents: the console's own (its fleet
@@ -1379,6 +1510,28 @@ pub fn fleet_certificate(
         }
     }
     let identity = tls::fleet_identity(&home.dir, names)?;
+    // The pins each host keeps since session 46 say more than the one fingerprint kept:
+    // hosts enrolled again with the new identity (or the old one restored while the
+    // kept one was overwritten) pinned what is presented, and the warning is over
+    // (review rv45-fleet: it was said at every start for good once the hosts had moved).
+    let pinned_presented = pool.get().and_then(|mut db| {
+        let hosts = pacsguard_store::FleetStore::hosts(&mut *db)?;
+        let pins = pacsguard_store::FleetStore::host_pins(&mut *db)?;
+        let compared = pacsguard_fleet::console::compare_pins(&hosts, &pins, &identity.fingerprint);
+        Ok(compared.elsewhere.is_empty()
+            && compared.unknown.is_empty()
+            && !compared.presented.is_empty())
+    });
+    let kept = match (kept, pinned_presented) {
+        (Ok(Some(kept)), Ok(true)) if kept != identity.fingerprint => {
+            say(&format!(
+                "the fleet identity presented (SHA-256 fingerprint {}) is the one every enrolled host pinned: it replaces the fingerprint kept before ({kept}), and the warning that hosts pinned another is over",
+                identity.fingerprint
+            ));
+            Ok(None)
+        }
+        (kept, _) => kept,
+    };
     match (&kept, &enrolled) {
         (Ok(Some(kept)), Ok(n)) if *kept != identity.fingerprint && *n > 0 => {
             let text = format!(

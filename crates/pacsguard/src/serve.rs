@@ -474,6 +474,24 @@ fn say(text: &str) {
     crate::outlet::direct("pacsguard serve: ", text);
 }
 
+/// This system's host name for the console's certificates, if it is an RFC 1123 host
+/// name: one that is not (a letter beyond ASCII, a control character) cannot be put in
+/// a certificate, and `serve` stopped with rcgen's bare "Invalid IA5String" (review
+/// rv45-fleet case20). Left out and said: the console answers to its addresses and
+/// `localhost`, and guards all the same.
+fn certificate_host_name() -> Option<String> {
+    let name = pacsguard_engine::hostname();
+    match pacsguard_fleet::console::check_new_host_name(&name) {
+        Ok(()) => Some(name),
+        Err(rule) => {
+            say(&format!(
+                "warning: this system's {rule}: left out of the console's certificates (browsers and hosts reach it by address)"
+            ));
+            None
+        }
+    }
+}
+
 /// The host part of the URLs printed: the listening address, or this host's name when
 /// it listens on every address.
 fn url_host(addr: &SocketAddr) -> String {
@@ -515,7 +533,7 @@ fn known_names(
 ) -> Vec<String> {
     let mut names = configured.to_vec();
     names.extend(relying_party.map(|rp| rp.id.clone()));
-    names.push(pacsguard_engine::hostname());
+    names.extend(certificate_host_name());
     if local.ip().is_loopback() {
         names.push("localhost".to_string());
     }
@@ -609,7 +627,8 @@ pub fn run(
     let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr().context("the listening address")?;
     let host = url_host(&local);
-    let mut names = vec!["localhost".to_string(), pacsguard_engine::hostname()];
+    let mut names = vec!["localhost".to_string()];
+    names.extend(certificate_host_name());
     names.push(local.ip().to_string());
     names.push("127.0.0.1".into());
     names.push("::1".into());

@@ -803,8 +803,11 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
     // certificate configured for browsers: a new identity is made (the hosts pinned the
     // old one, not the hospital's), said loudly with both fingerprints and the way back,
     // on stderr and on the trail.
+    let backup = tempfile::tempdir().expect("tempdir");
     for file in ["cert.pem", "key.pem"] {
-        std::fs::remove_file(console.home.join("console").join(file)).expect("remove");
+        let at = console.home.join("console").join(file);
+        std::fs::copy(&at, backup.path().join(file)).expect("backup");
+        std::fs::remove_file(at).expect("remove");
     }
     let server = Serve::start(&console, &["--fleet-listen", &fleet]);
     assert!(
@@ -829,6 +832,84 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         stdout(&out).contains("fleet identity: the fleet identity presented to hosts is NOT"),
         "on the trail: {}",
         stdout(&out)
+    );
+    // Review rv45-fleet (MUST): the same cut-off after an upgrade from a version that
+    // kept no fingerprint (an old console started without [console] cert, then given
+    // one: its hosts pinned what it presented then, and the new version presents
+    // HOME/console/cert.pem). The store keeps no fleet-wide fingerprint: the start took
+    // the new identity as first seen, and said nothing while every host was cut off.
+    // Each host's pin, kept at its enrolment, names it.
+    let out = std::process::Command::new("sqlite3")
+        .arg(console.home.join("pacsguard.db"))
+        .arg("DELETE FROM fleet_settings WHERE name = 'fleet_identity_fingerprint'")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    assert!(
+        server.wait_for("listening for hosts at", Duration::from_secs(30)),
+        "{}",
+        server.stderr()
+    );
+    let said = server.stderr();
+    let warned = said
+        .lines()
+        .find(|l| l.contains("pinned another certificate at enrolment"))
+        .unwrap_or_else(|| panic!("the host cut off is said: {said}"));
+    assert!(
+        warned.contains(&format!("us-4 (pinned {fingerprint})"))
+            && warned.contains("host-pinned-other"),
+        "the host and what it pinned named: {warned}"
+    );
+    server.stop();
+    let out = console.run(&["audit", "show"]);
+    let shown = stdout(&out);
+    let alert = shown
+        .lines()
+        .rfind(|l| l.contains("console finding findings host us-4: it pinned"))
+        .unwrap_or_else(|| panic!("a console alert about us-4 on the trail: {shown}"));
+    assert!(
+        alert.contains(&format!("fingerprint {fingerprint} at its enrolment"))
+            && alert.contains("Restore HOME/console/cert.pem"),
+        "both fingerprints and the way back: {alert}"
+    );
+    // The identity restored from backup (the fingerprint kept meanwhile is the other
+    // one): the hosts pinned it, so the warning is over, and the alert listed again from
+    // the trail is closed on it (it was said at every start for good).
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(
+            backup.path().join(file),
+            console.home.join("console").join(file),
+        )
+        .expect("restore");
+    }
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    assert!(
+        server.wait_for(
+            "host us-4: host-pinned-other closed",
+            Duration::from_secs(30)
+        ),
+        "the alert is closed once the identity is back: {}",
+        server.stderr()
+    );
+    let said = server.stderr();
+    assert!(
+        !said.contains("NOT the one they pinned")
+            && !said.contains("pinned another certificate at enrolment")
+            && said.contains("is the one every enrolled host pinned"),
+        "no warning once the identity is back: {said}"
+    );
+    server.stop();
+    // `console hosts` counts them (review rv45-fleet), on stderr: stdout stays a line
+    // per host.
+    let out = console.run(&["console", "hosts"]);
+    assert!(
+        stderr(&out).contains("pacsguard: 1 host(s): ")
+            && stderr(&out).contains("0 revoked; 1 profile(s) waiting")
+            && stdout(&out).lines().count() == 1,
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
     );
 }
 

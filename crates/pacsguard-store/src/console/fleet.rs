@@ -19,7 +19,10 @@ use super::fleet_profiles::{
 };
 use super::reopen_superseded_sql;
 
-use crate::fleet_store::{FLEET_IDENTITY_FINGERPRINT, FleetSetting, FleetStore, HOST_FOUR_EYES};
+use crate::fleet_store::{
+    FLEET_IDENTITY_FINGERPRINT, FleetSetting, FleetStore, HOST_FOUR_EYES, HOST_PIN_PREFIX,
+    MAX_HOST_PINS_READ,
+};
 use crate::sqlite::StoreError;
 
 pub(super) const FLEET_SCHEMA: &str = "
@@ -1322,6 +1325,38 @@ impl FleetStore for ConsoleDb {
              VALUES (?1, ?2, 'console', 'fleet identity made or first seen', ?3) \
              ON CONFLICT (name) DO UPDATE SET value = ?2, changed_at = ?3",
             params![FLEET_IDENTITY_FINGERPRINT, fingerprint, now],
+        )?;
+        Ok(())
+    }
+
+    fn host_pins(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = format!("{HOST_PIN_PREFIX}%");
+        let limit = i64::try_from(MAX_HOST_PINS_READ).unwrap_or(i64::MAX);
+        let conn = self.gated()?;
+        let mut stmt = conn
+            .prepare("SELECT name, value FROM fleet_settings WHERE name LIKE ?1 LIMIT ?2")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![prefix, limit], |r| {
+                Ok((any_text(r.get_ref(0)?), any_text(r.get_ref(1)?)))
+            })
+            .map_err(self.sql())?;
+        let mut pins = Vec::new();
+        for row in rows {
+            let (name, value) = row.map_err(self.sql())?;
+            if let Some(host) = name.strip_prefix(HOST_PIN_PREFIX) {
+                pins.push((host.to_string(), value));
+            }
+        }
+        Ok(pins)
+    }
+
+    fn keep_host_pin(&mut self, host: &str, pinned: &str, now: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+             VALUES (?1, ?2, 'console', 'the fleet identity this host pinned', ?3) \
+             ON CONFLICT (name) DO NOTHING",
+            params![format!("{HOST_PIN_PREFIX}{host}"), pinned, now],
         )?;
         Ok(())
     }

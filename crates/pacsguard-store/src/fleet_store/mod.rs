@@ -59,6 +59,14 @@ pub struct FleetSetting {
 pub const HOST_FOUR_EYES: &str = "needs_second_host_approver";
 /// The name of [`FleetStore::fleet_identity_fingerprint`] in `fleet_settings`.
 pub const FLEET_IDENTITY_FINGERPRINT: &str = "fleet_identity_fingerprint";
+/// What the name of a [`FleetStore::host_pins`] row in `fleet_settings` begins with, the
+/// host's certificate fingerprint after it (a row per host, no new table or column: an
+/// older console's store needs no migration).
+pub const HOST_PIN_PREFIX: &str = "host_pin:";
+/// The most [`FleetStore::host_pins`] rows read at once (one per host ever enrolled;
+/// only an administrator's enrolments make them, but rows written in the store by hand
+/// must not exhaust the console's memory). Past it the rest are not compared (said).
+pub const MAX_HOST_PINS_READ: usize = 100_000;
 
 impl FleetSetting {
     /// The setting as read from a stored value (see [`FleetSetting::on`]).
@@ -334,6 +342,15 @@ pub trait FleetStore: Send + std::fmt::Debug {
         fingerprint: &str,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// The SHA-256 fingerprint of the certificate each host pinned (what the fleet
+    /// listener presented when it enrolled, or when it first connected to a console that
+    /// keeps pins): `(host certificate fingerprint, pinned fingerprint)`, at most
+    /// [`MAX_HOST_PINS_READ`] (issue 14, session 46, review rv45-fleet: a console whose
+    /// fleet identity changed cut its hosts off without a word).
+    fn host_pins(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Keeps the fingerprint `pinned` the host of certificate `host` pinned, unless one
+    /// is kept already: a host's pin never changes (it enrols again to pin another).
+    fn keep_host_pin(&mut self, host: &str, pinned: &str, now: i64) -> Result<(), StoreError>;
     /// Closes now what no call can use again: a PostgreSQL connection a call gave up on
     /// at its deadline, whose server session may still hold the locks of the
     /// transaction it was in (a `LOCK TABLE fleet_hosts` of an enrolment: every host's

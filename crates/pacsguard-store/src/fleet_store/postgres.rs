@@ -32,7 +32,10 @@ use crate::sqlite::StoreError;
 
 use super::deadline::{Conn, Failure, Tx, with_limits};
 use super::partitions::{self, DEFAULT_PARTITION, PG_MIGRATION_DEADLINE};
-use super::{FLEET_IDENTITY_FINGERPRINT, FleetSetting, FleetStore, HOST_FOUR_EYES};
+use super::{
+    FLEET_IDENTITY_FINGERPRINT, FleetSetting, FleetStore, HOST_FOUR_EYES, HOST_PIN_PREFIX,
+    MAX_HOST_PINS_READ,
+};
 
 /// Serializes the creation of the tables by consoles starting at once (PostgreSQL's
 /// `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin). An arbitrary
@@ -1624,6 +1627,35 @@ impl FleetStore for PgFleet {
              VALUES ($1, $2, 'console', 'fleet identity made or first seen', $3) \
              ON CONFLICT (name) DO UPDATE SET value = $2, changed_at = $3",
             &[&FLEET_IDENTITY_FINGERPRINT, &fingerprint, &now],
+        )?;
+        Ok(())
+    }
+
+    fn host_pins(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let pg = self.pg();
+        let prefix = format!("{HOST_PIN_PREFIX}%");
+        let limit = i64::try_from(MAX_HOST_PINS_READ).unwrap_or(i64::MAX);
+        let rows = self.query(
+            "SELECT name, value FROM fleet_settings WHERE name LIKE $1 LIMIT $2",
+            &[&prefix, &limit],
+        )?;
+        let mut pins = Vec::new();
+        for row in rows {
+            let name: String = row.try_get(0).map_err(pg.e())?;
+            let value: String = row.try_get(1).map_err(pg.e())?;
+            if let Some(host) = name.strip_prefix(HOST_PIN_PREFIX) {
+                pins.push((host.to_string(), value));
+            }
+        }
+        Ok(pins)
+    }
+
+    fn keep_host_pin(&mut self, host: &str, pinned: &str, now: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+             VALUES ($1, $2, 'console', 'the fleet identity this host pinned', $3) \
+             ON CONFLICT (name) DO NOTHING",
+            &[&format!("{HOST_PIN_PREFIX}{host}"), &pinned, &now],
         )?;
         Ok(())
     }
