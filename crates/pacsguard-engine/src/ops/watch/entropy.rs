@@ -695,7 +695,40 @@ impl std::fmt::Display for Randomness {
 /// but the byte above a low byte is the same number's, and steps up by one where the
 /// low byte wrapped round (a carry); 8-bit values stored in 16 bits have filler above
 /// structured low bytes, which are no ciphertext.
+///
+/// And `block` as 16-bit little-endian values less their least ([`rebased`]): ciphertext
+/// bytes added to a base value (1000 + a random byte) carry into the byte above, as an
+/// image's values do, where less the base they are a random byte beside a zero (issue
+/// 11, review rv45-watch case 1 `band`: 24 such arrivals were `info`).
 pub fn lanes(block: &[u8]) -> Option<Lanes> {
+    lanes_as_written(block).or_else(|| rebased(block).and_then(|values| lanes_as_written(&values)))
+}
+
+/// The widest span (most less least) of the 16-bit values of a block [`lanes`] reads
+/// rebased: a random byte, or the 9 to 12 random bits a packing holds, offset into a
+/// band. Wider spans are an image's own values, and the lanes of a 12-bit packing are the
+/// widest [`lanes`] reads.
+pub const MAX_REBASED_SPAN: u16 = 0x0FFF;
+
+/// `block` as 16-bit little-endian values less their least, when the least is at least
+/// 256 (below, the high byte holds the band's base already, and the values are read as
+/// written) and they span at most [`MAX_REBASED_SPAN`]; `None` otherwise.
+fn rebased(block: &[u8]) -> Option<Vec<u8>> {
+    let values = || {
+        block
+            .chunks_exact(2)
+            .map(|v| u16::from_le_bytes([v[0], v[1]]))
+    };
+    let least = values().min()?;
+    let most = values().max()?;
+    if least < 0x100 || most - least > MAX_REBASED_SPAN {
+        return None;
+    }
+    Some(values().flat_map(|v| (v - least).to_le_bytes()).collect())
+}
+
+/// [`lanes`] of `block` as written.
+fn lanes_as_written(block: &[u8]) -> Option<Lanes> {
     // One histogram of the whole block first: a lane of ciphertext holds more than
     // TEXT_ALPHABET_MAX values, so a block of fewer (text, most images' blocks) holds
     // none, and the lanes of three widths are not counted (session 42: 400 decoy text
@@ -1518,6 +1551,32 @@ pub(super) mod tests {
                 state as u8
             })
             .collect()
+    }
+
+    /// Issue 11, review rv45-watch case 1 `band`: a random byte added to a base value
+    /// (1000 + r, 1000 + 10 random bits) carries into the byte above as an image's values
+    /// do, and read as written the block was no ciphertext; less its least value it is a
+    /// random byte (or packing) beside a zero. A smooth ramp offset as high, and a band
+    /// wider than `MAX_REBASED_SPAN`, are not rebased into ciphertext.
+    #[test]
+    fn random_values_offset_into_a_band_read_as_lanes() {
+        for (base, bits) in [(1000u16, 8u32), (3000, 8), (1000, 10), (20_000, 8)] {
+            let random = xorshift(INTERLEAVED_BLOCK, u64::from(base) + u64::from(bits));
+            let mask = u16::MAX >> (16 - bits);
+            let block: Vec<u8> = random
+                .chunks_exact(2)
+                .flat_map(|r| (base + (u16::from_le_bytes([r[0], r[1]]) & mask)).to_le_bytes())
+                .collect();
+            assert!(lanes(&block).is_some(), "{base} + {bits} random bits");
+        }
+        let ramp: Vec<u8> = (0..INTERLEAVED_BLOCK / 2)
+            .flat_map(|i| (1000 + (i % 256) as u16).to_le_bytes())
+            .collect();
+        assert_eq!(lanes(&ramp), None);
+        // A zero value leaves the band unrebased, and so does a span of 13 bits.
+        assert_eq!(rebased(&[0, 0, 0xE8, 0x03]), None);
+        assert_eq!(rebased(&[0, 4, 0, 0x24]), None);
+        assert_eq!(rebased(&[0xE8, 0x03, 0xE9, 0x03]), Some(vec![0, 0, 1, 0]));
     }
 
     /// Review rv39 B3: random bytes each followed (or preceded) by one constant read as

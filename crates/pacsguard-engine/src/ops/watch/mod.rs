@@ -12869,6 +12869,27 @@ mod tests {
                 "native random {bits}-bit samples declared 16"
             );
         }
+        // Review rv45-watch case 1 `band`: a random byte offset into a band (1000 + r)
+        // spans 8 bits, not the 11 of its most, and its lanes less the least are a
+        // random byte beside a zero; coded, and native.
+        let mut next = xorshift(0xBA4D);
+        let native = dir.path().join("band.dcm");
+        std::fs::write(
+            &native,
+            overlay_with(16, |_, _| 1000 + (next() as u8 as u16)),
+        )
+        .expect("test fixture");
+        let coded = dir.path().join("band-jls.dcm");
+        encode_with("dcmcjpls", &[], &native, &coded);
+        match arrival_proof(&entry, &coded, &budget) {
+            CopyProof::Encrypted(why) => assert!(why.contains("bits a sample of 8"), "{why}"),
+            other => panic!("1000 + a random byte: {other:?}"),
+        }
+        let native_entry = dicom_entry("n.dcm", "1.2.840.10008.1.2.1");
+        assert!(
+            encrypted_content(&native, &native_entry).is_some(),
+            "native 1000 + a random byte"
+        );
         // examples_overlay's values span 0 to 1,123 (11 bits): shifted, 10 and 8 bits.
         for shift in [0u16, 1, 3] {
             let native = dir.path().join(format!("honest-{shift}.dcm"));

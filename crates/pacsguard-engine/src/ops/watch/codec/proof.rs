@@ -798,7 +798,7 @@ fn head_lines(path: &Path) -> Result<(Vec<super::jls::Decoded>, usize), HeadLook
 
 /// The share of the samples decoded by [`head_ranges`], in parts per thousand, that
 /// the bits it gives must hold: the range of nearly all of them, so that a few samples
-/// set high (one a frame) do not stretch it.
+/// set high or low (one a frame) do not stretch it.
 pub const RANGE_SAMPLES_PER_MILLE: usize = 999;
 
 /// Bits at least that [`head_ranges`] gives: the samples of an image's first lines
@@ -830,15 +830,20 @@ pub fn head_ranges(path: &Path) -> Option<(u32, Vec<Option<u32>>)> {
     Some((whole, each))
 }
 
-/// The fewest bits that hold [`RANGE_SAMPLES_PER_MILLE`] of `samples`, at least
-/// [`MIN_RANGE_BITS`]; `None` for no sample.
+/// The fewest bits that hold the span of [`RANGE_SAMPLES_PER_MILLE`] of `samples`
+/// (from the least of them to the most), at least [`MIN_RANGE_BITS`]; `None` for no
+/// sample. The span, not the most alone: random samples offset into a band (1000 + a
+/// random byte) take 8 bits, not the 11 of 1,255 (issue 11, review rv45-watch case 1).
 fn range_bits(mut samples: Vec<u16>) -> Option<u32> {
     if samples.is_empty() {
         return None;
     }
     let at = (samples.len() * RANGE_SAMPLES_PER_MILLE / 1000).min(samples.len() - 1);
     let (_, &mut high, _) = samples.select_nth_unstable(at);
-    Some((u16::BITS - high.leading_zeros()).max(MIN_RANGE_BITS))
+    let from = (samples.len() - 1 - at).min(at);
+    let (_, &mut low, _) = samples.select_nth_unstable(from);
+    let span = high.saturating_sub(low);
+    Some((u16::BITS - span.leading_zeros()).max(MIN_RANGE_BITS))
 }
 
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start
