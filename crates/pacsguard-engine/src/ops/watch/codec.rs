@@ -262,7 +262,13 @@ pub fn dct_scan_violation(path: &Path) -> Option<String> {
 /// `None` when not read.
 pub fn encoded(path: &Path) -> Option<Encoded> {
     let (bytes, header, value) = pixel_data_at(path)?;
-    let mut encoded = stream::encoded_size(bytes.get(value..)?)?;
+    let encoded = stream::encoded_size(bytes.get(value..)?)?;
+    Some(at_bits_stored(encoded, &bytes, header))
+}
+
+/// `encoded` at the Bits Stored of the data set in `bytes` (ending at `header`) when
+/// fewer than its streams' headers claim.
+fn at_bits_stored(mut encoded: Encoded, bytes: &[u8], header: usize) -> Encoded {
     if let Some(stored) = bytes
         .get(..header)
         .and_then(|data_set| us_value(data_set, 0x0101))
@@ -271,24 +277,73 @@ pub fn encoded(path: &Path) -> Option<Encoded> {
     {
         encoded.precision = stored;
     }
-    Some(encoded)
+    encoded
 }
 
+/// Frames of fewer samples than this are not judged alone by [`encoded_in_range`]: a
+/// frame's header and markers (tens of bytes) weigh on a small frame's bits a sample, and
+/// an honest image of many small frames would be decoded whole for them, spending the
+/// batch's proving time. 64 x 64 samples: 50 bytes of markers are 0.1 bit a sample.
+pub const MIN_FRAME_SAMPLES: u64 = 4096;
+
 /// [`encoded`], at the bits the samples really span when fewer and the stream is JPEG-LS
-/// ([`proof::head_range_bits`], from the first lines of its frames): random samples of 8
+/// ([`proof::head_ranges`], from the first lines of its frames): random samples of 8
 /// or 10 bits in 16-bit values declared Bits Stored 16 are coded at P = 16, and their
 /// stream takes what random samples' encoding takes only against the bits they span
 /// (issue 11, review rv44-watch case 6). A stream that is random samples' encoding at its
 /// claimed precision already is not decoded for it; other codecs are not decoded in part.
+///
+/// And each frame of a multi-frame image alone (of at least [`MIN_FRAME_SAMPLES`]), at
+/// its own precision and, for JPEG-LS, the bits its own first lines span: one frame of
+/// ciphertext coded as a valid stream among honest ones takes random samples' share of
+/// its own bits, and only that, while the whole image's average passes (review rv45-watch
+/// case 4: 24 arrivals of four JPEG-LS frames, the last one or two ciphertext, were
+/// `info`, never decoded). The frame found is returned ([`Encoded::frame`]).
 pub fn encoded_in_range(path: &Path) -> Option<Encoded> {
-    let mut encoded = encoded(path)?;
-    if encoded.incompressible() || !matches!(encoded.stream, stream::Stream::JpegLs { .. }) {
-        return Some(encoded);
+    let (bytes, header, value) = pixel_data_at(path)?;
+    let value = bytes.get(value..)?;
+    let mut whole = at_bits_stored(stream::encoded_size(value)?, &bytes, header);
+    if whole.incompressible() {
+        return Some(whole);
     }
-    if let Some(bits) = proof::head_range_bits(path).filter(|&bits| bits < encoded.precision) {
-        encoded.precision = bits;
+    let frames: Vec<Encoded> = stream::frames_encoded(value)
+        .into_iter()
+        .map(|frame| at_bits_stored(frame, &bytes, header))
+        .collect();
+    // One frame is the whole image: judged already.
+    let alone = |frame: &&Encoded| frames.len() > 1 && frame.samples >= MIN_FRAME_SAMPLES;
+    if let Some(frame) = frames.iter().filter(alone).find(|f| f.incompressible()) {
+        return Some(*frame);
     }
-    Some(encoded)
+    if !matches!(whole.stream, stream::Stream::JpegLs { .. }) {
+        return Some(whole);
+    }
+    let Some((bits, each)) = proof::head_ranges(path) else {
+        return Some(whole);
+    };
+    if bits < whole.precision {
+        whole.precision = bits;
+        if whole.incompressible() {
+            return Some(whole);
+        }
+    }
+    // The frames the first lines were decoded of are the ones counted here (each opens
+    // with SOI): matched by their order, when as many.
+    if each.len() == frames.len() {
+        let in_range = frames.iter().zip(each).filter(|(frame, _)| alone(frame));
+        for (frame, bits) in in_range {
+            if let Some(bits) = bits.filter(|&bits| bits < frame.precision) {
+                let at_range = Encoded {
+                    precision: bits,
+                    ..*frame
+                };
+                if at_range.incompressible() {
+                    return Some(at_range);
+                }
+            }
+        }
+    }
+    Some(whole)
 }
 
 /// The NEAR of the image at `path` when its first frame is a near-lossless JPEG-LS stream

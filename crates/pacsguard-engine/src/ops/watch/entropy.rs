@@ -602,6 +602,9 @@ pub struct Lanes {
     pub filler: Option<u8>,
     /// The highest entropy of a ciphertext lane.
     pub bits: f64,
+    /// The least 16-bit value, taken from each value before the lanes were read, when
+    /// they were read so ([`rebased`]).
+    pub less: Option<u16>,
 }
 
 impl std::fmt::Display for Lanes {
@@ -614,7 +617,11 @@ impl std::fmt::Display for Lanes {
             beside,
             filler,
             bits,
+            less,
         } = *self;
+        if let Some(least) = less {
+            write!(f, "(its 16-bit values less their least, {least}) ")?;
+        }
         let filler = filler.map_or(String::new(), |b| format!("0x{b:02x}"));
         if width == 2 && packed == 0 && beside == 0 {
             return write!(
@@ -695,7 +702,50 @@ impl std::fmt::Display for Randomness {
 /// but the byte above a low byte is the same number's, and steps up by one where the
 /// low byte wrapped round (a carry); 8-bit values stored in 16 bits have filler above
 /// structured low bytes, which are no ciphertext.
+///
+/// And `block` as 16-bit little-endian values less their least ([`rebased`]): ciphertext
+/// bytes added to a base value (1000 + a random byte) carry into the byte above, as an
+/// image's values do, where less the base they are a random byte beside a zero (issue
+/// 11, review rv45-watch case 1 `band`: 24 such arrivals were `info`).
 pub fn lanes(block: &[u8]) -> Option<Lanes> {
+    lanes_as_written(block).or_else(|| {
+        let (least, values) = rebased(block)?;
+        lanes_as_written(&values).map(|found| Lanes {
+            less: Some(least),
+            ..found
+        })
+    })
+}
+
+/// The widest span (most less least) of the 16-bit values of a block [`lanes`] reads
+/// rebased: a random byte, or the 9 to 12 random bits a packing holds, offset into a
+/// band. Wider spans are an image's own values, and the lanes of a 12-bit packing are the
+/// widest [`lanes`] reads.
+pub const MAX_REBASED_SPAN: u16 = 0x0FFF;
+
+/// `block` as 16-bit little-endian values less their least (and that least), when the
+/// least is at least 256 (below, the high byte holds the band's base already, and the
+/// values are read as written) and they span at most [`MAX_REBASED_SPAN`]; `None`
+/// otherwise.
+fn rebased(block: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let values = || {
+        block
+            .chunks_exact(2)
+            .map(|v| u16::from_le_bytes([v[0], v[1]]))
+    };
+    let least = values().min()?;
+    let most = values().max()?;
+    if least < 0x100 || most - least > MAX_REBASED_SPAN {
+        return None;
+    }
+    Some((
+        least,
+        values().flat_map(|v| (v - least).to_le_bytes()).collect(),
+    ))
+}
+
+/// [`lanes`] of `block` as written.
+fn lanes_as_written(block: &[u8]) -> Option<Lanes> {
     // One histogram of the whole block first: a lane of ciphertext holds more than
     // TEXT_ALPHABET_MAX values, so a block of fewer (text, most images' blocks) holds
     // none, and the lanes of three widths are not counted (session 42: 400 decoy text
@@ -730,6 +780,7 @@ pub fn lanes(block: &[u8]) -> Option<Lanes> {
             beside: 0,
             filler: None,
             bits: 0.0,
+            less: None,
         };
         for (phase, kind) in kinds.iter().enumerate() {
             // A lane beside ciphertext: the ciphertext lanes next to it in the value (in
@@ -1518,6 +1569,40 @@ pub(super) mod tests {
                 state as u8
             })
             .collect()
+    }
+
+    /// Issue 11, review rv45-watch case 1 `band`: a random byte added to a base value
+    /// (1000 + r, 1000 + 10 random bits) carries into the byte above as an image's values
+    /// do, and read as written the block was no ciphertext; less its least value it is a
+    /// random byte (or packing) beside a zero. A smooth ramp offset as high, and a band
+    /// wider than `MAX_REBASED_SPAN`, are not rebased into ciphertext.
+    #[test]
+    fn random_values_offset_into_a_band_read_as_lanes() {
+        for (base, bits) in [(1000u16, 8u32), (3000, 8), (1000, 10), (20_000, 8)] {
+            let random = xorshift(INTERLEAVED_BLOCK, u64::from(base) + u64::from(bits));
+            let mask = u16::MAX >> (16 - bits);
+            let block: Vec<u8> = random
+                .chunks_exact(2)
+                .flat_map(|r| (base + (u16::from_le_bytes([r[0], r[1]]) & mask)).to_le_bytes())
+                .collect();
+            let found = lanes(&block).expect("a band of random values");
+            // 10 random bits above 1000 step the high byte by more than a carry: read
+            // as written already.
+            if bits == 8 {
+                assert!(found.less.is_some_and(|least| least >= base), "{base}");
+            }
+        }
+        let ramp: Vec<u8> = (0..INTERLEAVED_BLOCK / 2)
+            .flat_map(|i| (1000 + (i % 256) as u16).to_le_bytes())
+            .collect();
+        assert_eq!(lanes(&ramp), None);
+        // A zero value leaves the band unrebased, and so does a span of 13 bits.
+        assert_eq!(rebased(&[0, 0, 0xE8, 0x03]), None);
+        assert_eq!(rebased(&[0, 4, 0, 0x24]), None);
+        assert_eq!(
+            rebased(&[0xE8, 0x03, 0xE9, 0x03]),
+            Some((1000, vec![0, 0, 1, 0]))
+        );
     }
 
     /// Review rv39 B3: random bytes each followed (or preceded) by one constant read as

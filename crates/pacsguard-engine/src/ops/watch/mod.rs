@@ -10043,8 +10043,13 @@ fn arrival_proof(now: &Entry, path: &Path, budget: &codec::ProofBudget) -> CopyP
     };
     match budget.decodes_random(path, syntax) {
         codec::Proof::Differs { random: true } => CopyProof::Encrypted(format!(
-            "its stream takes {:.1} bits a sample of {}, as random samples' encoding does, \
+            "{} takes {:.1} bits a sample of {}, as random samples' encoding does, \
              and its frames ({syntax}) decode to random pixels",
+            // One frame among others judged alone (issue 11, review rv45-watch case 4).
+            encoded.frame.map_or_else(
+                || "its stream".to_string(),
+                |n| format!("its frame {n}'s stream")
+            ),
             encoded.bits_per_sample(),
             encoded.precision
         )),
@@ -13077,6 +13082,27 @@ mod tests {
                 "native random {bits}-bit samples declared 16"
             );
         }
+        // Review rv45-watch case 1 `band`: a random byte offset into a band (1000 + r)
+        // spans 8 bits, not the 11 of its most, and its lanes less the least are a
+        // random byte beside a zero; coded, and native.
+        let mut next = xorshift(0xBA4D);
+        let native = dir.path().join("band.dcm");
+        std::fs::write(
+            &native,
+            overlay_with(16, |_, _| 1000 + (next() as u8 as u16)),
+        )
+        .expect("test fixture");
+        let coded = dir.path().join("band-jls.dcm");
+        encode_with("dcmcjpls", &[], &native, &coded);
+        match arrival_proof(&entry, &coded, &budget) {
+            CopyProof::Encrypted(why) => assert!(why.contains("bits a sample of 8"), "{why}"),
+            other => panic!("1000 + a random byte: {other:?}"),
+        }
+        let native_entry = dicom_entry("n.dcm", "1.2.840.10008.1.2.1");
+        assert!(
+            encrypted_content(&native, &native_entry).is_some(),
+            "native 1000 + a random byte"
+        );
         // examples_overlay's values span 0 to 1,123 (11 bits): shifted, 10 and 8 bits.
         for shift in [0u16, 1, 3] {
             let native = dir.path().join(format!("honest-{shift}.dcm"));
@@ -13104,6 +13130,75 @@ mod tests {
                 );
                 assert!(
                     encrypted_content(&coded, &entry).is_none(),
+                    "{tool} >> {shift}"
+                );
+            }
+        }
+    }
+
+    /// `overlay` (an [`overlay_with`] image, 300 rows) as four frames of 75 rows: its
+    /// Rows set to 75 and a Number of Frames of 4 put before them.
+    fn as_four_frames(mut overlay: Vec<u8>) -> Vec<u8> {
+        let rows = overlay
+            .windows(8)
+            .position(|w| w == [0x28, 0x00, 0x10, 0x00, b'U', b'S', 2, 0])
+            .expect("Rows");
+        overlay[rows + 8..rows + 10].copy_from_slice(&75u16.to_le_bytes());
+        let frames = [0x28, 0x00, 0x08, 0x00, b'I', b'S', 2, 0, b'4', b' '];
+        overlay.splice(rows..rows, frames);
+        overlay
+    }
+
+    /// Issue 11, review rv45-watch case 4: a multi-frame image whose last frame alone is
+    /// ciphertext (random 16-bit samples, or random 8-bit ones in 16-bit values declared
+    /// Bits Stored 16), coded as valid JPEG-LS by DCMTK and arriving under a new UID, was
+    /// `info`: its whole stream's bits a sample, three honest frames' and one random
+    /// one's, pass for an image's, and it was never decoded. Each frame is judged alone
+    /// too (its own bytes and samples, and the bits its own first lines span), and the
+    /// random one is decoded and found. The real image's frames, and them shifted to 10
+    /// and 8 bits, coded by DCMTK and GDCM, stay unjudged and undecoded.
+    #[test]
+    fn one_random_frame_among_honest_ones_arrives_as_encryption_and_real_frames_do_not() {
+        const JLS: &str = "1.2.840.10008.1.2.4.80";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let budget = codec::ProofBudget::for_batch();
+        let entry = dicom_entry("x.dcm", JLS);
+        // 300 x 484 samples: the last frame's begin at 225 rows.
+        let last = 225 * 484;
+        for bits in [16u32, 8] {
+            let mut next = xorshift(0xF4A3_0000 + u64::from(bits));
+            let mask = u16::MAX >> (16 - bits);
+            let native = dir.path().join(format!("last-{bits}.dcm"));
+            let image = overlay_with(16, |i, v| if i >= last { next() as u16 & mask } else { v });
+            std::fs::write(&native, as_four_frames(image)).expect("test fixture");
+            let coded = dir.path().join(format!("last-{bits}-jls.dcm"));
+            encode_with("dcmcjpls", &[], &native, &coded);
+            assert!(
+                !codec::encoded(&coded).expect("read").incompressible(),
+                "the whole stream passes for an image's: the case this test is about"
+            );
+            let encoded = codec::encoded_in_range(&coded).expect("read");
+            assert_eq!(encoded.frame, Some(4), "{bits}: {encoded:?}");
+            match arrival_proof(&entry, &coded, &budget) {
+                CopyProof::Encrypted(why) => {
+                    assert!(why.contains("its frame 4's stream"), "{why}");
+                    assert!(why.contains(&format!("bits a sample of {bits}")), "{why}");
+                }
+                other => panic!("a random last frame of {bits}-bit samples: {other:?}"),
+            }
+        }
+        for shift in [0u16, 2, 3] {
+            let native = dir.path().join(format!("honest-{shift}.dcm"));
+            let image = as_four_frames(overlay_with(16, |_, v| v >> shift));
+            std::fs::write(&native, image).expect("test fixture");
+            for (tool, args) in [("dcmcjpls", &[][..]), ("gdcmconv", &["--jpegls"][..])] {
+                let coded = dir.path().join(format!("honest-{shift}-{tool}.dcm"));
+                encode_with(tool, args, &native, &coded);
+                let encoded = codec::encoded_in_range(&coded).expect("read");
+                assert!(!encoded.incompressible(), "{tool} >> {shift}: {encoded:?}");
+                assert_eq!(
+                    arrival_proof(&entry, &coded, &budget),
+                    CopyProof::Content,
                     "{tool} >> {shift}"
                 );
             }

@@ -796,12 +796,12 @@ fn head_lines(path: &Path) -> Result<(Vec<super::jls::Decoded>, usize), HeadLook
     Ok((all, lines))
 }
 
-/// The share of the samples decoded by [`head_range_bits`], in parts per thousand, that
+/// The share of the samples decoded by [`head_ranges`], in parts per thousand, that
 /// the bits it gives must hold: the range of nearly all of them, so that a few samples
-/// set high (one a frame) do not stretch it.
+/// set high or low (one a frame) do not stretch it.
 pub const RANGE_SAMPLES_PER_MILLE: usize = 999;
 
-/// Bits at least that [`head_range_bits`] gives: the samples of an image's first lines
+/// Bits at least that [`head_ranges`] gives: the samples of an image's first lines
 /// (air, the black border) may span a few bits where the rest spans many, and its stream,
 /// at a fraction of those few, would pass for random samples' encoding and be decoded
 /// whole, spending the batch's proving time on honest arrivals. Random samples of fewer
@@ -814,17 +814,36 @@ pub const MIN_RANGE_BITS: u32 = 8;
 /// or 10-bit samples in 16-bit values declared Bits Stored 16 are coded at P = 16 and take
 /// 8.6 or 10.6 bits a sample, under 80% of 16, and passed for an image's stream (issue
 /// 11, review rv44-watch case 6: 24 such arrivals inside a window were `info`); counted
-/// against the bits their values span, they are random samples' encoding. `None` when
-/// not looked at.
-pub fn head_range_bits(path: &Path) -> Option<u32> {
+/// against the bits their values span, they are random samples' encoding.
+///
+/// Of the whole image, and of each frame alone (in order; `None` for a frame with no
+/// line decoded): one random frame among honest ones spans the bits of its own samples,
+/// which the others' do not tell (review rv45-watch case 4). One look at the first lines
+/// for both. `None` when not looked at.
+pub fn head_ranges(path: &Path) -> Option<(u32, Vec<Option<u32>>)> {
     let (frames, _) = head_lines(path).ok()?;
-    let mut samples: Vec<u16> = frames.into_iter().flat_map(|f| f.samples).collect();
+    let each = frames
+        .iter()
+        .map(|f| range_bits(f.samples.clone()))
+        .collect();
+    let whole = range_bits(frames.into_iter().flat_map(|f| f.samples).collect())?;
+    Some((whole, each))
+}
+
+/// The fewest bits that hold the span of [`RANGE_SAMPLES_PER_MILLE`] of `samples`
+/// (from the least of them to the most), at least [`MIN_RANGE_BITS`]; `None` for no
+/// sample. The span, not the most alone: random samples offset into a band (1000 + a
+/// random byte) take 8 bits, not the 11 of 1,255 (issue 11, review rv45-watch case 1).
+fn range_bits(mut samples: Vec<u16>) -> Option<u32> {
     if samples.is_empty() {
         return None;
     }
     let at = (samples.len() * RANGE_SAMPLES_PER_MILLE / 1000).min(samples.len() - 1);
     let (_, &mut high, _) = samples.select_nth_unstable(at);
-    Some((u16::BITS - high.leading_zeros()).max(MIN_RANGE_BITS))
+    let from = (samples.len() - 1 - at).min(at);
+    let (_, &mut low, _) = samples.select_nth_unstable(from);
+    let span = high.saturating_sub(low);
+    Some((u16::BITS - span.leading_zeros()).max(MIN_RANGE_BITS))
 }
 
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start

@@ -240,7 +240,36 @@ pub(super) fn encoded_size(value: &[u8]) -> Option<Encoded> {
         bytes,
         samples,
         precision,
+        frame: None,
     })
+}
+
+/// What each frame of the encapsulated Pixel Data `value` (its items) takes, in order: a
+/// frame is an item whose header claims samples ([`claimed_samples`]) and the items
+/// after it that claim none (its stream continued), as [`encoded_size`] counts them,
+/// each with its own precision and its 1-based index in [`Encoded::frame`]. Items before
+/// the first such are not counted. Empty when `value` opens no stream of a codec.
+pub(super) fn frames_encoded(value: &[u8]) -> Vec<Encoded> {
+    let Some((items, _)) = fragments(value) else {
+        return Vec::new();
+    };
+    let mut frames: Vec<Encoded> = Vec::new();
+    for item in &items {
+        let opened = stream_of(item).and_then(|s| Some((s, claimed_samples(item, s)?)));
+        match (opened, frames.last_mut()) {
+            (Some((stream, (samples, precision))), _) => frames.push(Encoded {
+                stream,
+                bytes: item.len() as u64,
+                samples,
+                precision,
+                frame: Some(frames.len() + 1),
+            }),
+            (None, Some(frame)) => frame.bytes += item.len() as u64,
+            (None, None) => {}
+        }
+    }
+    frames.retain(|f| f.samples > 0 && f.precision > 0);
+    frames
 }
 
 /// What an encoded image takes ([`encoded_size`]).
@@ -253,6 +282,9 @@ pub struct Encoded {
     pub samples: u64,
     /// Bits a sample, the highest its frames claim.
     pub precision: u32,
+    /// The frame (1-based) these are of, when one frame is judged alone
+    /// ([`frames_encoded`]); `None` for the whole image's.
+    pub frame: Option<usize>,
 }
 
 impl Encoded {
@@ -347,6 +379,7 @@ mod tests {
             bytes,
             samples: 1000,
             precision: 16,
+            frame: None,
         };
         assert!(of(2000).incompressible());
         assert!(of(1600).incompressible());
