@@ -6390,7 +6390,8 @@ impl<'a> Guard<'a> {
     ///
     /// The catch-up puts nothing off (it ends with a checkpoint, see
     /// [`Guard::put_off_if_written_since_hashed`]): an image its budget left unproven is
-    /// judged unproven at once ([`CAUGHT_UP_UNPROVEN`]), not softened. It may be one put
+    /// judged by its stream and its proof queued, as past the put-offs, or else judged
+    /// unproven at once ([`CAUGHT_UP_UNPROVEN`]), not softened. It may be one put
     /// off when the last watcher stopped (review: softened by the next start's catch-up,
     /// a stop between two put-offs sidestepped [`MAX_PROOF_PUT_OFFS`]).
     // `late_inputs` is this verification's alone (made from its origins), as the rest.
@@ -6437,11 +6438,13 @@ impl<'a> Guard<'a> {
             // rv43-watch F1: an honest migration of 180 large images outran the prover
             // and paged as ransomware), and its proof is queued to finish when the loop
             // has time: the alert if it lies (session 45: a stream's look is no verdict,
-            // an honest head over stuffed ciphertext passed it). Not at the catch-up
-            // (judged at once, never put off), nor what a check of this batch took for
-            // encryption already, nor with the queue full (no proof would back it).
+            // an honest head over stuffed ciphertext passed it). At the catch-up too (issue
+            // 11, session 46: an honest migration stopped mid-way paged at the restart):
+            // the view holds a queued file at the state it is proven against
+            // ([`Guard::hold_late_in_view`]), so the catch-up's checkpoint accepts nothing
+            // unproven. Not what a check of this batch took for encryption already, nor
+            // with the queue full (no proof would back it).
             if finding.kind == FindingKind::PixelDataChanged
-                && !self.catching_up
                 && !encrypted.contains(&finding.path)
                 && self.windows.covers(&finding.path)
                 && let Some(input) = late_inputs.remove(&finding.path)
@@ -6468,7 +6471,9 @@ impl<'a> Guard<'a> {
                 });
                 match queued {
                     Ok(()) => {
-                        let why = if times >= MAX_PROOF_PUT_OFFS {
+                        let why = if self.catching_up {
+                            "the catch-up at the start puts nothing off".to_string()
+                        } else if times >= MAX_PROOF_PUT_OFFS {
                             format!(
                                 "put off {times} times (MAX_PROOF_PUT_OFFS) and its batch's \
                                  budget spent each time"
