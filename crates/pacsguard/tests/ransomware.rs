@@ -6784,6 +6784,18 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     let seen = watcher.wait(Duration::from_secs(60), |f, _| {
         paths.iter().all(|p| judged(f, p)) && !unfinished(f).is_empty()
     });
+    // A mode changed while its proof is queued is said, its pixel change once (it was
+    // proven again against the state held for it, a second verdict).
+    use std::os::unix::fs::PermissionsExt;
+    for path in &paths {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("test fixture");
+    }
+    let moded = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "metadata-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
     // The seen rows are kept at each checkpoint (one within checkpoint_seconds while
     // records are unsigned): wait for one after the warnings; none comes when one came
     // already after them, so its absence is no failure.
@@ -6797,7 +6809,15 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     let _ = common::process::poll(Duration::from_secs(5), || signed() > before);
     let (first, stderr) = watcher.kill();
     assert!(seen, "{first:#?}\n{stderr}");
+    assert!(moded, "{first:#?}\n{stderr}");
     let queued = unfinished(&first);
+    for path in &paths {
+        let verdicts: Vec<&Value> = first
+            .iter()
+            .filter(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+            .collect();
+        assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
+    }
     assert!(
         first.iter().all(|x| !has_field(x, "proof-finished-late")),
         "held: {first:#?}"

@@ -6180,6 +6180,7 @@ impl<'a> Guard<'a> {
             &mut findings,
             &std::mem::take(&mut self.rename_lookup_unsearched),
         );
+        self.leave_to_late_proofs(&spec.path, &tree, &mut findings);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from).with_copies(&copies);
         // What no proof or sample below can change is raised now, before any of them:
@@ -6533,6 +6534,42 @@ impl<'a> Guard<'a> {
         }
         keep_view_of(root, base, tree, &put_off);
         put_off
+    }
+
+    /// Drops from `findings` the pixel change of a file whose proof is queued ([`late`])
+    /// when its content is the one that proof judges (the same inode and digest as its
+    /// newest state judged): only its times, mode or name changed since (a `chmod`, a
+    /// `touch`, a rename), so it is compared with the state the view holds for it
+    /// ([`Guard::hold_late_in_view`]) and found changed again. Its verdict is its
+    /// proof's, one (session 46: proven again here, then by its queued proof, it was said
+    /// twice); what else changed is said as usual. A rename moves the proof to the new
+    /// name, so that the view holds the file there.
+    fn leave_to_late_proofs(&mut self, root: &Path, tree: &Tree, findings: &mut Vec<Finding>) {
+        if self.late_proofs.is_empty() {
+            return;
+        }
+        let mut left = HashSet::new();
+        for finding in findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::PixelDataChanged)
+        {
+            let Some(now) = tree_entry(root, tree, &finding.path) else {
+                continue;
+            };
+            let Some(digest) = now.content.digest() else {
+                continue;
+            };
+            let same = self.late_proofs.of_root_mut(root).find(|late| {
+                let written = &late.written;
+                (written.meta.dev, written.meta.ino) == (now.meta.dev, now.meta.ino)
+                    && written.content.digest() == Some(digest)
+            });
+            if let Some(late) = same {
+                late.finding.path.clone_from(&finding.path);
+                left.insert(finding.path.clone());
+            }
+        }
+        findings.retain(|f| !(f.kind == FindingKind::PixelDataChanged && left.contains(&f.path)));
     }
 
     /// Keeps, in what a verification of `root` gives the view (`tree`), each file whose
