@@ -6691,10 +6691,16 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
 /// once a checkpoint has kept its view, its proofs held (a debug build's hook); the next
 /// start's catch-up judges each queued file again, against the state its proof was
 /// against: proven a re-compression, or an alert. Failed before the fix (none of them
-/// judged after the restart).
+/// judged after the restart). Issue 11, session 46 (r46-late2): the restart's catch-up
+/// has a squeezed proving budget too (one proof), and queues what it cannot prove, so an
+/// honest migration stopped mid-way is never an alert after the restart (it was: "the
+/// catch-up puts nothing off"), while the last `FORGED`, JPEG-LS of other pixels (the
+/// image turned upside down), are alerts still. Failed before the fix (honest ones
+/// alerts after the restart).
 #[test]
 fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restart() {
     const COUNT: usize = 12;
+    const FORGED: usize = 2;
     let env = Env::new();
     configure(
         &env,
@@ -6708,7 +6714,29 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     let outs: Vec<PathBuf> = (0..COUNT)
         .map(|i| staging.join(format!("{i}.jls.dcm")))
         .collect();
-    let encoders: Vec<std::process::Child> = paths
+    // The forged ones encode other pixels: the samples in reverse order (as compressible
+    // as the stored ones, so their streams pass the look; only a proof tells).
+    let sources: Vec<PathBuf> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            if i < COUNT - FORGED {
+                return path.clone();
+            }
+            let mut bytes = fs::read(path).expect("test fixture");
+            let range = ct_small_pixels(&bytes);
+            let samples: Vec<[u8; 2]> = bytes[range.clone()]
+                .chunks_exact(2)
+                .rev()
+                .map(|s| [s[0], s[1]])
+                .collect();
+            bytes[range].copy_from_slice(samples.as_flattened());
+            let source = staging.join(format!("{i}.forged.dcm"));
+            fs::write(&source, bytes).expect("test fixture");
+            source
+        })
+        .collect();
+    let encoders: Vec<std::process::Child> = sources
         .iter()
         .zip(&outs)
         .map(|(path, out)| {
@@ -6756,6 +6784,18 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     let seen = watcher.wait(Duration::from_secs(60), |f, _| {
         paths.iter().all(|p| judged(f, p)) && !unfinished(f).is_empty()
     });
+    // A mode changed while its proof is queued is said, its pixel change once (it was
+    // proven again against the state held for it, a second verdict).
+    use std::os::unix::fs::PermissionsExt;
+    for path in &paths {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("test fixture");
+    }
+    let moded = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "metadata-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
     // The seen rows are kept at each checkpoint (one within checkpoint_seconds while
     // records are unsigned): wait for one after the warnings; none comes when one came
     // already after them, so its absence is no failure.
@@ -6769,29 +6809,72 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     let _ = common::process::poll(Duration::from_secs(5), || signed() > before);
     let (first, stderr) = watcher.kill();
     assert!(seen, "{first:#?}\n{stderr}");
+    assert!(moded, "{first:#?}\n{stderr}");
     let queued = unfinished(&first);
+    for path in &paths {
+        let verdicts: Vec<&Value> = first
+            .iter()
+            .filter(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+            .collect();
+        assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
+    }
     assert!(
         first.iter().all(|x| !has_field(x, "proof-finished-late")),
         "held: {first:#?}"
     );
-    let watcher = Watcher::start(&env, &[]);
+    // The restart's catch-up proves one image at most: the others are queued, proven
+    // after it (a proof an idle turn), each warning closed by its proof's verdict.
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let of = |f: &[Value], path: &str, warning: bool| {
+        f.iter()
+            .filter(|x| {
+                x["kind"] == "pixel-data-changed"
+                    && x["path"].as_str() == Some(path)
+                    && if warning {
+                        has_field(x, "proof-unfinished") && !has_field(x, "proof-finished-late")
+                    } else {
+                        has_field(x, "proof-finished-late")
+                    }
+            })
+            .count()
+    };
+    let settled = |f: &[Value], path: &str| {
+        judged(f, Path::new(path)) && of(f, path, true) == of(f, path, false)
+    };
+    let done = watcher.wait(Duration::from_secs(60), |f, _| {
+        queued.iter().all(|p| settled(f, p))
+    });
     let (_, second, stderr) = watcher.stop();
+    assert!(done, "not judged after the restart: {second:#?}\n{stderr}");
+    let forged: Vec<&str> = paths[COUNT - FORGED..]
+        .iter()
+        .filter_map(|p| p.to_str())
+        .collect();
     for path in &queued {
         let verdicts: Vec<&Value> = second
             .iter()
             .filter(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == Some(path))
             .collect();
-        assert!(
-            !verdicts.is_empty(),
-            "{path} not judged after the restart: {second:#?}\n{stderr}"
-        );
-        for x in verdicts {
-            assert!(!has_field(x, "proof-unfinished"), "{x:#?}");
-            assert!(
-                has_field(x, "re-compressed") || x["severity"] == "alert",
-                "{x:#?}"
-            );
+        let last = verdicts.last().expect("judged");
+        if forged.contains(&path.as_str()) {
+            assert_eq!(last["severity"], "alert", "{verdicts:#?}");
+        } else {
+            for x in &verdicts {
+                assert_ne!(x["severity"], "alert", "{x:#?}\n{second:#?}");
+            }
+            assert!(has_field(last, "re-compressed"), "{verdicts:#?}");
         }
+    }
+    // A forged image not queued at the kill was its alert before it.
+    for path in forged.iter().filter(|p| !queued.iter().any(|q| q == *p)) {
+        assert!(
+            first.iter().any(|x| x["kind"] == "pixel-data-changed"
+                && x["path"].as_str() == Some(path)
+                && x["severity"] == "alert"),
+            "{path}: {first:#?}"
+        );
     }
 }
 

@@ -6180,6 +6180,7 @@ impl<'a> Guard<'a> {
             &mut findings,
             &std::mem::take(&mut self.rename_lookup_unsearched),
         );
+        self.leave_to_late_proofs(&spec.path, &tree, &mut findings);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from).with_copies(&copies);
         // What no proof or sample below can change is raised now, before any of them:
@@ -6390,7 +6391,8 @@ impl<'a> Guard<'a> {
     ///
     /// The catch-up puts nothing off (it ends with a checkpoint, see
     /// [`Guard::put_off_if_written_since_hashed`]): an image its budget left unproven is
-    /// judged unproven at once ([`CAUGHT_UP_UNPROVEN`]), not softened. It may be one put
+    /// judged by its stream and its proof queued, as past the put-offs, or else judged
+    /// unproven at once ([`CAUGHT_UP_UNPROVEN`]), not softened. It may be one put
     /// off when the last watcher stopped (review: softened by the next start's catch-up,
     /// a stop between two put-offs sidestepped [`MAX_PROOF_PUT_OFFS`]).
     // `late_inputs` is this verification's alone (made from its origins), as the rest.
@@ -6437,11 +6439,13 @@ impl<'a> Guard<'a> {
             // rv43-watch F1: an honest migration of 180 large images outran the prover
             // and paged as ransomware), and its proof is queued to finish when the loop
             // has time: the alert if it lies (session 45: a stream's look is no verdict,
-            // an honest head over stuffed ciphertext passed it). Not at the catch-up
-            // (judged at once, never put off), nor what a check of this batch took for
-            // encryption already, nor with the queue full (no proof would back it).
+            // an honest head over stuffed ciphertext passed it). At the catch-up too (issue
+            // 11, session 46: an honest migration stopped mid-way paged at the restart):
+            // the view holds a queued file at the state it is proven against
+            // ([`Guard::hold_late_in_view`]), so the catch-up's checkpoint accepts nothing
+            // unproven. Not what a check of this batch took for encryption already, nor
+            // with the queue full (no proof would back it).
             if finding.kind == FindingKind::PixelDataChanged
-                && !self.catching_up
                 && !encrypted.contains(&finding.path)
                 && self.windows.covers(&finding.path)
                 && let Some(input) = late_inputs.remove(&finding.path)
@@ -6468,7 +6472,9 @@ impl<'a> Guard<'a> {
                 });
                 match queued {
                     Ok(()) => {
-                        let why = if times >= MAX_PROOF_PUT_OFFS {
+                        let why = if self.catching_up {
+                            "the catch-up at the start puts nothing off".to_string()
+                        } else if times >= MAX_PROOF_PUT_OFFS {
                             format!(
                                 "put off {times} times (MAX_PROOF_PUT_OFFS) and its batch's \
                                  budget spent each time"
@@ -6528,6 +6534,42 @@ impl<'a> Guard<'a> {
         }
         keep_view_of(root, base, tree, &put_off);
         put_off
+    }
+
+    /// Drops from `findings` the pixel change of a file whose proof is queued ([`late`])
+    /// when its content is the one that proof judges (the same inode and digest as its
+    /// newest state judged): only its times, mode or name changed since (a `chmod`, a
+    /// `touch`, a rename), so it is compared with the state the view holds for it
+    /// ([`Guard::hold_late_in_view`]) and found changed again. Its verdict is its
+    /// proof's, one (session 46: proven again here, then by its queued proof, it was said
+    /// twice); what else changed is said as usual. A rename moves the proof to the new
+    /// name, so that the view holds the file there.
+    fn leave_to_late_proofs(&mut self, root: &Path, tree: &Tree, findings: &mut Vec<Finding>) {
+        if self.late_proofs.is_empty() {
+            return;
+        }
+        let mut left = HashSet::new();
+        for finding in findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::PixelDataChanged)
+        {
+            let Some(now) = tree_entry(root, tree, &finding.path) else {
+                continue;
+            };
+            let Some(digest) = now.content.digest() else {
+                continue;
+            };
+            let same = self.late_proofs.of_root_mut(root).find(|late| {
+                let written = &late.written;
+                (written.meta.dev, written.meta.ino) == (now.meta.dev, now.meta.ino)
+                    && written.content.digest() == Some(digest)
+            });
+            if let Some(late) = same {
+                late.finding.path.clone_from(&finding.path);
+                left.insert(finding.path.clone());
+            }
+        }
+        findings.retain(|f| !(f.kind == FindingKind::PixelDataChanged && left.contains(&f.path)));
     }
 
     /// Keeps, in what a verification of `root` gives the view (`tree`), each file whose
