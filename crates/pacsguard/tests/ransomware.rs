@@ -1451,7 +1451,13 @@ fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sample
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
     let paths = image_store(&env, 8);
-    let watcher = Watcher::start(&env, &[]);
+    // What this proves is the bytes: the decoys leave room for every image, none left
+    // unsampled. The sampling's time is pinned out of a loaded machine's reach, which
+    // spent the 1 s after the first files and said some were not sampled (session 46,
+    // r46-flake, under `PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS=1`).
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS", "600000");
+    let watcher = Watcher::start_with(&env, &[], command);
     let archive = env.path("archive");
     open_window(&env, &watcher, &archive, "CHG-7007 migration");
     let staged = env.dir.path().join("drop");
