@@ -1451,7 +1451,13 @@ fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sample
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
     let paths = image_store(&env, 8);
-    let watcher = Watcher::start(&env, &[]);
+    // What this proves is the bytes: the decoys leave room for every image, none left
+    // unsampled. The sampling's time is pinned out of a loaded machine's reach, which
+    // spent the 1 s after the first files and said some were not sampled (session 46,
+    // r46-flake, under `PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS=1`).
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS", "600000");
+    let watcher = Watcher::start_with(&env, &[], command);
     let archive = env.path("archive");
     open_window(&env, &watcher, &archive, "CHG-7007 migration");
     let staged = env.dir.path().join("drop");
@@ -8223,8 +8229,7 @@ fn put_off_proofs_past_a_turns_share_wait_for_the_next_and_it_is_said() {
 /// build's limit of the sampling of arrivals, set so that one file a batch is sampled):
 /// every encrypted arrival must still be sampled and alert, the ones past a batch's
 /// limit put off to a later batch, and the limit named `limit` said.
-fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &str) {
-    const DECOYS: usize = 2;
+fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &str, decoys: usize) {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
     let paths = image_store(&env, 4);
@@ -8235,7 +8240,7 @@ fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &s
     open_window(&env, &watcher, &archive, "CHG-7009 migration");
     let staged = env.dir.path().join("drop");
     fs::create_dir_all(&staged).expect("test fixture");
-    for i in 0..DECOYS {
+    for i in 0..decoys {
         fs::write(staged.join(format!("note-{i}.txt")), format!("decoy {i}\n"))
             .expect("test fixture");
     }
@@ -8276,7 +8281,7 @@ fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &s
     let (_, findings, stderr) = watcher.stop();
     assert!(raised, "{findings:#?}\n{stderr}");
     // Each new file is judged once, sampled in the end: none is left as not sampled.
-    for i in 0..DECOYS {
+    for i in 0..decoys {
         let decoy = drop.join(format!("note-{i}.txt"));
         assert!(
             findings.iter().any(|f| f["kind"] == "added"
@@ -8296,18 +8301,21 @@ fn new_files_past_a_batchs_sample_bytes_are_sampled_in_a_later_batch() {
     arrivals_past_a_batchs_sample_are_sampled_later(
         ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1"),
         "MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH",
+        2,
     );
 }
 
 /// The opens and reads of a batch's sampling of new files were not bounded in time on
 /// the watcher's loop (up to 32,768 opens within the bytes): they are
-/// (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH, lowered here to none: one sample a batch),
-/// and the files left are put off to a later batch, not left unsampled.
+/// (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH, lowered here to none: the floor of
+/// MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH, 16 samples a batch, session 46), and the files
+/// left are put off to a later batch, not left unsampled: 22 new files, 6 past the floor.
 #[test]
 fn new_files_past_a_batchs_sample_time_are_sampled_in_a_later_batch() {
     arrivals_past_a_batchs_sample_are_sampled_later(
         ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS", "0"),
         "MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH",
+        16 + 2,
     );
 }
 

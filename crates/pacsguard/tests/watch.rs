@@ -4545,6 +4545,42 @@ fn big_file_in_flight(env: &Env) -> std::path::PathBuf {
     big
 }
 
+/// Waits until `watcher` is hashing `path`: holds it open, read past its start (its
+/// `/proc` fd's position; a fanotify event's fd for the same file is never read). The
+/// stop tests need a verification in flight when they signal: sent at once after the
+/// write, a loaded machine had not read the event yet, the stop named the file "still
+/// being written" and exited before the second signal (session 46, r46-flake, watch.rs
+/// under two busy loops).
+fn wait_until_hashing(watcher: &Watcher, path: &Path) -> bool {
+    let fds = format!("/proc/{}/fd", watcher.child.id());
+    let hashing = || {
+        let Ok(entries) = fs::read_dir(&fds) else {
+            return false;
+        };
+        entries.flatten().any(|fd| {
+            let info = format!(
+                "/proc/{}/fdinfo/{}",
+                watcher.child.id(),
+                fd.file_name().to_string_lossy()
+            );
+            fs::read_link(fd.path()).is_ok_and(|target| target == path)
+                && fs::read_to_string(info).is_ok_and(|i| {
+                    i.lines()
+                        .filter_map(|l| l.strip_prefix("pos:"))
+                        .any(|pos| pos.trim().parse::<u64>().is_ok_and(|p| p > 0))
+                })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if hashing() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 /// `FILES` stored instances (pydicom's CT_small.dcm) and a small stored file, profiled.
 fn store_with_a_big_file_to_be(env: &Env, files: usize) -> Vec<std::path::PathBuf> {
     configure(env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
@@ -4581,7 +4617,8 @@ fn changes_made_while_the_stop_waits_for_its_jobs_are_named_at_the_stop() {
     let env = Env::new();
     let images = store_with_a_big_file_to_be(&env, FILES);
     let watcher = Watcher::start(&env, &[]);
-    big_file_in_flight(&env);
+    let big = big_file_in_flight(&env);
+    assert!(wait_until_hashing(&watcher, &big), "{}", watcher.stderr());
     watcher.signal(nix::sys::signal::Signal::SIGTERM);
     let waiting = watcher.wait(Duration::from_secs(60), |_, err| {
         err.contains("verifications in flight")
@@ -4643,6 +4680,7 @@ fn a_second_stop_signal_cuts_the_stop_short_and_still_names_what_is_left() {
     store_with_a_big_file_to_be(&env, 1);
     let mut watcher = Watcher::start(&env, &[]);
     let big = big_file_in_flight(&env);
+    assert!(wait_until_hashing(&watcher, &big), "{}", watcher.stderr());
     watcher.signal(nix::sys::signal::Signal::SIGTERM);
     let waiting = watcher.wait(Duration::from_secs(60), |_, err| {
         err.contains("verifications in flight")

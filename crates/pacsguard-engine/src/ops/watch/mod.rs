@@ -615,6 +615,37 @@ pub const ARRIVAL_SAMPLE_MIN_BYTES: u64 = 4096;
 /// off to a later batch like those past the bytes. A debug build takes milliseconds
 /// from [`TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR`].
 pub const MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH: Duration = Duration::from_secs(1);
+/// New files inside a maintenance window that one verification samples whatever its
+/// time ([`MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH`]), within its bytes
+/// ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`], which still bound what they read).
+/// The time alone let a slowed batch (a loaded machine: a debug build's sample of one
+/// file took the whole second) sample one file, so more than [`MAX_PROOF_PUT_OFFS`] + 1
+/// arrivals at once left the rest never read: `added` warnings for ciphertext, no alert
+/// (session 46, r46-flake: 20 images encrypted beside their originals). With this floor
+/// a batch reads at least this many files, so that many times [`MAX_PROOF_PUT_OFFS`] + 1
+/// arrivals are read however slow the machine; an attacker's tiny decoys cost the guard
+/// at most this many opens a batch more.
+pub const MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH: usize = 16;
+
+/// What a verification's sampling of new files has read so far: its bytes (as counted by
+/// [`arrival_sample_cost`]) and its files.
+#[derive(Clone, Copy)]
+struct SampledSoFar {
+    bytes: u64,
+    files: usize,
+}
+
+/// Whether the sampling of new files inside a window stops before a file that costs
+/// `cost`, having read `so_far`, with `budget` bytes and its time `out_of_time`: past
+/// the bytes (but for the batch's first sample, so that one file larger than a budget
+/// lowered in a test is still read), or out of time once
+/// [`MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH`] files are read.
+fn arrival_sampling_stops(so_far: SampledSoFar, cost: u64, budget: u64, out_of_time: bool) -> bool {
+    let past_bytes = so_far.bytes > 0 && so_far.bytes.saturating_add(cost) > budget;
+    let past_time = so_far.files >= MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH && out_of_time;
+    past_bytes || past_time
+}
+
 /// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH`] in milliseconds
 /// (ignored by a release build).
 pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR: &str =
@@ -7780,6 +7811,7 @@ impl<'a> Guard<'a> {
         let time = Duration::from_millis(u64::try_from(time).unwrap_or(u64::MAX));
         let began = Instant::now();
         let mut spent = 0u64;
+        let mut sampled = 0usize;
         let mut unsampled = 0usize;
         let order = self.proving_order(root, tree, findings);
         let times = |at: usize| {
@@ -7812,7 +7844,15 @@ impl<'a> Guard<'a> {
             // but for the first sample of a batch (one file larger than a budget lowered
             // in a test is still sampled).
             let cost = arrival_sample_cost(now);
-            if spent > 0 && (spent.saturating_add(cost) > budget || began.elapsed() >= time) {
+            if arrival_sampling_stops(
+                SampledSoFar {
+                    bytes: spent,
+                    files: sampled,
+                },
+                cost,
+                budget,
+                began.elapsed() >= time,
+            ) {
                 // Not sampled in this batch: put off to a later one, like a proof its
                 // budget left undone ([`Guard::put_off_unproven`]), the files put off
                 // most sampled first there (session 37 counted them in this warning
@@ -7830,6 +7870,7 @@ impl<'a> Guard<'a> {
                 continue;
             }
             spent = spent.saturating_add(cost);
+            sampled += 1;
             let proven = match origins.copy_of(&finding.path) {
                 Some(copy) => copy_proof(copy, now, &finding.path, proving),
                 None => arrival_proof(now, &finding.path, proving),
@@ -10960,6 +11001,53 @@ mod tests {
 
     /// Each run of equal put-off counts is taken from both ends in turn; runs keep their
     /// order (review rv39-watch: decoys starved the largest arrivals).
+    /// Session 46 (r46-flake): a batch whose sampling time ran out after its first file
+    /// (a loaded machine) sampled one arrival, so 20 encrypted images beside their
+    /// originals were put off `MAX_PROOF_PUT_OFFS` times and came out unread warnings.
+    /// Out of time, a batch still samples `MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH` files;
+    /// its bytes still stop it.
+    #[test]
+    fn out_of_time_a_batch_still_samples_its_floor_of_arrivals_within_its_bytes() {
+        let read = |files: usize, bytes: u64| SampledSoFar { bytes, files };
+        let floor = MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH;
+        // Out of time after one file: the next ones up to the floor are still read.
+        for files in 1..floor {
+            assert!(!arrival_sampling_stops(
+                read(files, 4096),
+                4096,
+                1 << 20,
+                true
+            ));
+        }
+        assert!(arrival_sampling_stops(
+            read(floor, 4096),
+            4096,
+            1 << 20,
+            true
+        ));
+        // Within time, only the bytes stop it, whatever the count.
+        assert!(!arrival_sampling_stops(
+            read(10 * floor, 4096),
+            4096,
+            1 << 20,
+            false
+        ));
+        // Past the bytes it stops within the floor, but for the batch's first sample.
+        assert!(arrival_sampling_stops(
+            read(1, 1 << 20),
+            4096,
+            1 << 20,
+            false
+        ));
+        assert!(arrival_sampling_stops(
+            read(1, 1 << 20),
+            4096,
+            1 << 20,
+            true
+        ));
+        assert!(!arrival_sampling_stops(read(0, 0), 2 << 20, 1 << 20, true));
+    }
+
     #[test]
     fn arrivals_are_taken_from_both_ends_of_each_run() {
         // Indices sorted as proving_order sorts them: times 2, 2, 1, 1, 1, 1, 1, 0. A
