@@ -541,7 +541,14 @@ struct Pins {
     raised: std::collections::HashSet<(String, String)>,
     /// When a refused handshake last made the console compare ([`PIN_CHECK_EVERY`]).
     checked_at: Option<std::time::Instant>,
+    /// Whether a refused handshake's line on hosts whose pin is not known was said this
+    /// run (once: anyone can refuse).
+    unknown_said: bool,
 }
+
+/// How many hosts whose pin is not known the line of a refused handshake names (the
+/// others are counted only).
+const UNKNOWN_PINS_NAMED: usize = 5;
 
 /// What [`Fleet::check_pins`] found: each enrolled (not revoked) host by its pin.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -732,9 +739,10 @@ impl Fleet {
 
     /// Keeps in the store, once per run, that the host of certificate `host` pinned the
     /// certificate presented: at its enrolment (what it was shown), or at a connection
-    /// of a host enrolled by a version that kept no pin (its handshake accepted the
-    /// certificate presented, so that is what it pinned). A failure is said; the host is
-    /// served all the same.
+    /// (its handshake accepted the certificate presented, so that is what it pinned: a
+    /// pin kept wrong, by a version that kept none, a bad restore of the store or an
+    /// edit, is corrected by the host's next connection, review rv46-fleet). A failure
+    /// is said; the host is served all the same.
     fn keep_pin(&self, db: &mut dyn FleetStore, host: &str, name: &str) {
         let Ok(mut pins) = self.pins.lock() else {
             return;
@@ -761,7 +769,8 @@ impl Fleet {
     /// arrives and, without this, nothing said why (review rv45-fleet: an upgrade from a
     /// version that presented `[console] cert` to hosts cut them off silently). Called at
     /// start and when a connection refused the certificate in its handshake
-    /// (`refused_from`): then hosts whose pin is not kept are raised as possibly cut off.
+    /// (`refused_from`): then hosts whose pin is not kept are said, once a run, in the
+    /// log, never raised (anyone who reaches the listener can refuse its certificate).
     pub fn check_pins(
         &self,
         db: &mut dyn FleetStore,
@@ -799,18 +808,32 @@ impl Fleet {
                     )));
                 }
             }
-            if let Some(from) = refused_from {
-                for name in &check.unknown {
-                    if let Some(host) = by_name.get(name.as_str())
-                        && known
-                            .raised
-                            .insert((host.fingerprint.clone(), String::new()))
-                    {
-                        raise.push((*host, format!(
-                            "a connection from {from} refused the certificate the fleet listener presents (SHA-256 fingerprint {presented}); this host was enrolled by a version that kept no pin and has not connected since: if it pinned another certificate (versions before session 45 presented [console] cert to hosts while it was set), it is cut off. Restore HOME/console/cert.pem and key.pem to the certificate it pinned, or enrol the host again with the fingerprint presented"
-                        )));
+            if let Some(from) = refused_from
+                && !check.unknown.is_empty()
+                && !known.unknown_said
+            {
+                // Anyone who reaches the listener can refuse its certificate (a port
+                // scanner, a browser): no host is named cut off on that alone (review
+                // rv46-fleet: one `curl` raised an alert for every host not heard since
+                // the upgrade). Said once a run; a host really cut off falls silent and
+                // its silence is raised as every silence is.
+                known.unknown_said = true;
+                let named = check
+                    .unknown
+                    .iter()
+                    .take(UNKNOWN_PINS_NAMED)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (self.log)(&format!(
+                    "fleet: a connection from {from} refused the certificate the fleet listener presents (SHA-256 fingerprint {presented}); {} host(s) enrolled by a version that kept no pin have not connected since ({named}{}): if one pinned another certificate (versions before session 45 presented [console] cert to hosts while it was set), it is cut off and falls silent. Restore HOME/console/cert.pem and key.pem to the certificate it pinned, or enrol it again with the fingerprint presented",
+                    check.unknown.len(),
+                    if check.unknown.len() > UNKNOWN_PINS_NAMED {
+                        ", ..."
+                    } else {
+                        ""
                     }
-                }
+                ));
             }
         }
         for (host, detail) in raise {
@@ -3624,6 +3647,7 @@ mod tests {
         drop(pacsguard_store::Store::open(&store).expect("store"));
         let at = FleetStoreAt::Sqlite(store.clone());
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let all_raised = raised.clone();
         let fleet = |seed: u8| {
             let sink = raised.clone();
             Fleet::new(
@@ -3656,8 +3680,12 @@ mod tests {
             [(host.fingerprint.clone(), pinned.clone())],
             "what the host was shown at its enrolment is kept"
         );
-        // Kept once: a later write of another pin for the host changes nothing.
+        // A later connection proves what the host pinned: it stands (a pin kept wrong
+        // is corrected, review rv46-fleet), then the host's own again.
         db.keep_host_pin(&host.fingerprint, &"0".repeat(64), now())
+            .expect("keep");
+        assert_eq!(db.host_pins().expect("pins")[0].1, "0".repeat(64));
+        db.keep_host_pin(&host.fingerprint, &pinned, now())
             .expect("keep");
         assert_eq!(db.host_pins().expect("pins")[0].1, pinned);
         // The console presents another certificate; the host, pinned, refuses it.
@@ -3713,6 +3741,51 @@ mod tests {
         // A host enrolled by a version that kept no pin is not known, not "elsewhere".
         let unknown = compare_pins(&hosts, &[], &presented);
         assert_eq!(unknown.unknown, ["ward-7"]);
+        // Review rv46-fleet: a stranger refusing the certificate (a port scanner, a
+        // browser) named every host whose pin is not known cut off, an alert each: now
+        // said in the log once, nothing raised.
+        rusqlite::Connection::open(&store)
+            .expect("store")
+            .execute(
+                "DELETE FROM fleet_settings WHERE name LIKE 'host_pin:%'",
+                [],
+            )
+            .expect("pins removed");
+        let before = all_raised.lock().expect("raised").len();
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let lines = said.clone();
+        let (console_at, _, stop, _, served) =
+            serving(fleet(3).with_log(Arc::new(move |line: &str| {
+                lines.lock().expect("said").push(line.to_string())
+            })));
+        let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+        let stranger = tempfile::tempdir().expect("home");
+        let refused = crate::host::enrol(
+            stranger.path(),
+            &format!("tls://{console_at}"),
+            &token,
+            &pinned,
+            "ward-9",
+        );
+        assert!(refused.is_err(), "the stranger refuses the certificate");
+        let by = std::time::Instant::now() + Duration::from_secs(30);
+        while !said
+            .lock()
+            .expect("said")
+            .iter()
+            .any(|line| line.contains("kept no pin") && line.contains("ward-7"))
+        {
+            assert!(std::time::Instant::now() < by, "nothing said: {said:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
+        assert_eq!(
+            all_raised.lock().expect("raised").len(),
+            before,
+            "{:?}",
+            all_raised.lock().expect("raised")
+        );
     }
 
     /// Session 45: a host's trail recording a generation it signed with findings (its

@@ -135,14 +135,15 @@ fn a_token_enrols_once_before_it_expires_and_a_name_is_held_once() {
             (id, "ward-1", 0),
             "{what}"
         );
-        // What the host pinned at its enrolment (issue 14, session 46): kept once, the
-        // first kept stands; a row of `fleet_settings` that no setting reads.
+        // What the host pinned (issue 14, session 46): the last its enrolment or a
+        // connection proved stands (review rv46-fleet: a pin kept wrong was never
+        // corrected); a row of `fleet_settings` that no setting reads.
         assert_eq!(db.host_pins().expect("store"), [], "{what}");
         db.keep_host_pin("f1", &"a".repeat(64), 200).expect("store");
         db.keep_host_pin("f1", &"b".repeat(64), 201).expect("store");
         assert_eq!(
             db.host_pins().expect("store"),
-            [("f1".to_string(), "a".repeat(64))],
+            [("f1".to_string(), "b".repeat(64))],
             "{what}"
         );
         assert_eq!(db.host_four_eyes().expect("store"), None, "{what}");

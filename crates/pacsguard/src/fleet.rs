@@ -1446,7 +1446,7 @@ fn check_pins_at_start(
     if !compared.unknown.is_empty() {
         let count = compared.unknown.len();
         say(&format!(
-            "{count} enrolled host(s) were enrolled by a version that kept no pin: {}; each one's pin is kept at its next connection, and a connection refusing the fleet identity raises them as {kind}",
+            "{count} enrolled host(s) were enrolled by a version that kept no pin: {}; each one's pin is kept at its next connection; a connection refusing the fleet identity names them in this log (anyone can refuse it, so none is raised on that alone), and a host cut off falls silent and is raised as silent",
             named(&mut compared.unknown.iter().cloned(), count)
         ));
     }

@@ -348,8 +348,9 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// [`MAX_HOST_PINS_READ`] (issue 14, session 46, review rv45-fleet: a console whose
     /// fleet identity changed cut its hosts off without a word).
     fn host_pins(&mut self) -> Result<Vec<(String, String)>, StoreError>;
-    /// Keeps the fingerprint `pinned` the host of certificate `host` pinned, unless one
-    /// is kept already: a host's pin never changes (it enrols again to pin another).
+    /// Keeps the fingerprint `pinned` the host of certificate `host` pinned, in place of
+    /// any kept before: called with what its enrolment showed it or what a connection of
+    /// it accepted, each a proof of its pin (a pin kept wrong is corrected).
     fn keep_host_pin(&mut self, host: &str, pinned: &str, now: i64) -> Result<(), StoreError>;
     /// Closes now what no call can use again: a PostgreSQL connection a call gave up on
     /// at its deadline, whose server session may still hold the locks of the

@@ -1654,7 +1654,7 @@ impl FleetStore for PgFleet {
         self.execute(
             "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
              VALUES ($1, $2, 'console', 'the fleet identity this host pinned', $3) \
-             ON CONFLICT (name) DO NOTHING",
+             ON CONFLICT (name) DO UPDATE SET value = $2, changed_at = $3",
             &[&format!("{HOST_PIN_PREFIX}{host}"), &pinned, &now],
         )?;
         Ok(())
