@@ -1041,7 +1041,7 @@ pub enum Acts {
 /// ctrl-alt-del.target (a reboot), SIGRTMIN+1/+2 rescue and emergency mode (every
 /// service stopped, as `init 1`), +3 halt, +4 poweroff, +5 reboot, +6 kexec, +13..+16
 /// the same at once. busybox init (embedded Linux): SIGUSR1 halts, SIGUSR2 powers off,
-/// SIGTERM reboots (so `kill 1`, TERM by default, counts); sysvinit runs its
+/// SIGTERM reboots (given: `kill -TERM 1`; the default TERM is not counted); sysvinit runs its
 /// `ctrlaltdel` line on SIGINT. Left out: SIGTERM to systemd re-executes it, SIGHUP
 /// reloads it, SIGPWR starts sigpwr.target (empty unless a UPS tool fills it).
 pub const PID1_POWER_SIGNALS: [(u8, &str); 14] = [
@@ -1116,7 +1116,17 @@ const SIGRTMAX: u8 = 64;
 /// `RTMIN+N` or `RTMAX-N`. `None` for no signal (kill then fails and sends nothing).
 fn signal_number(spec: &[u8]) -> Option<u8> {
     let number = |digits: &[u8]| -> Option<u8> {
-        if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        // Leading zeros are read as the shells and procps read them: `0002` is INT
+        // (review rv46-screen w12-w15).
+        let first = digits
+            .iter()
+            .position(|&d| d != b'0')
+            .unwrap_or(digits.len() - 1);
+        let digits = &digits[first..];
+        if digits.len() > 3 {
             return None;
         }
         let value = digits
@@ -1146,10 +1156,28 @@ fn signal_number(spec: &[u8]) -> Option<u8> {
     }
 }
 
+/// A process operand of `kill` as dash, bash and procps read it: blanks around it (a
+/// DICOM text's CR LF line ends leave `1\r`), a `+` and leading zeros ignored, so `1\r`,
+/// ` 1`, `+1` and `01` are 1, and `-01`, `-+1` and `- 1` are -1 (review rv46-screen
+/// w02-w09, w16-w18). Only 1 and -1 are told apart; any other number is `None`.
+fn process_number(word: &[u8]) -> Option<i8> {
+    let trimmed = word.trim_ascii();
+    let (negative, rest) = match trimmed.strip_prefix(b"-") {
+        Some(rest) => (true, rest.trim_ascii_start()),
+        None => (false, trimmed),
+    };
+    let rest = rest.strip_prefix(b"+").unwrap_or(rest);
+    let first = rest.iter().position(|&d| d != b'0')?;
+    if &rest[first..] != b"1" {
+        return None;
+    }
+    Some(if negative { -1 } else { 1 })
+}
+
 /// How far `kill`'s command line has been read ([`Acts::Signal`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct Kill {
-    /// The signal given (TERM when none is).
+    /// The signal given (`None`: TERM, the default).
     signal: Option<u8>,
     /// The next word is the signal (`-s`, `-n`, `--signal`).
     signal_next: bool,
@@ -1191,8 +1219,19 @@ impl Kill {
             return KillWord::Read;
         }
         // The signal is the first option; after it a `-N` is a process group, and `-1`
-        // every process (dash and procps read them so).
-        if !self.options_ended && self.signal.is_none() && word.len() > 1 && word[0] == b'-' {
+        // every process (dash and procps read them so); a signal option given again
+        // replaces it, the last one sent (review rv46-screen w01: `kill -s HUP -s INT 1`).
+        let signal_again = self.signal.is_some()
+            && (matches!(word, b"-s" | b"-n")
+                || word.starts_with(b"--signal")
+                || word.strip_prefix(b"-s").is_some_and(|name| {
+                    !name.is_empty() && !name[0].is_ascii_digit() && signal_number(name).is_some()
+                }));
+        if !self.options_ended
+            && (self.signal.is_none() || signal_again)
+            && word.len() > 1
+            && word[0] == b'-'
+        {
             let option = &word[1..];
             if let Some(long) = option.strip_prefix(b"-") {
                 let (name, value) = match long.iter().position(|&b| b == b'=') {
@@ -1230,13 +1269,18 @@ impl Kill {
                 _ => self.read_signal(option),
             };
         }
-        let signal = self.signal.unwrap_or(15);
-        match word {
-            b"-1" if !SIGNALS_NO_PROCESS_DIES_OF.contains(&signal) => KillWord::Acts,
-            // A process number as dash and procps read it: `01` is 1.
-            [zeros @ .., b'1']
-                if zeros.iter().all(|&d| d == b'0')
-                    && PID1_POWER_SIGNALS.iter().any(|&(n, _)| n == signal) =>
+        match process_number(word) {
+            // TERM, the default, to every process ends them all.
+            Some(-1) if !SIGNALS_NO_PROCESS_DIES_OF.contains(&self.signal.unwrap_or(15)) => {
+                KillWord::Acts
+            }
+            // PID 1 stops the machine only on a signal given: TERM by default restarts
+            // systemd, and "kill 1 in 10 clonogens" at a line's start is prose (review
+            // rv46-screen case3); `kill -TERM 1` (busybox init reboots) still counts.
+            Some(1)
+                if self
+                    .signal
+                    .is_some_and(|signal| PID1_POWER_SIGNALS.iter().any(|&(n, _)| n == signal)) =>
             {
                 KillWord::Acts
             }
@@ -3058,7 +3102,11 @@ fn read_word(bytes: &[u8], mut i: usize, depth: usize, word: &mut Word) -> Step<
 /// Whether `bytes` are written as text (printable ASCII, tabs, newlines): what an
 /// attacker writes, and what a run of binary bytes between chance backquotes is not.
 fn is_written(bytes: &[u8]) -> bool {
+    // A word at a CR LF line end (DICOM text's) holds the CR: written all the same
+    // (review rv46-screen w16: `kill -INT 1\r\n` was never read; dash reads `1\r` as 1).
     bytes
+        .strip_suffix(b"\r")
+        .unwrap_or(bytes)
         .iter()
         .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
 }

@@ -11221,7 +11221,36 @@ mod lolbin_tests {
 ",
             "kill -USR2 01
 ",
-            "kill 1
+            "kill -TERM 1
+",
+            "kill -15 1
+",
+            // Review rv46-screen: CR LF line ends, numbers written another way, a
+            // signal given again (the last one is sent), zero-padded signal numbers.
+            "kill -INT 1\r\n",
+            "kill -s INT -- -1\r\n",
+            "Patient moved.\r\nkill -s RTMIN+4 1\r\nDone.\r\n",
+            "kill -INT +1
+",
+            "kill -INT ' 1'
+",
+            "kill -s INT -- -01
+",
+            "kill -s INT -- -+1
+",
+            "kill -s INT -- '- 1'
+",
+            "kill -s HUP -s INT 1
+",
+            "kill -HUP -n 2 1
+",
+            "kill -s 0002 1
+",
+            "kill -0002 1
+",
+            "kill -s 00000000038 1
+",
+            "kill -s 0015 -- -1
 ",
             "kill -TERM -1
 ",
@@ -11275,6 +11304,14 @@ mod lolbin_tests {
             "kill -s RTMIN+20 1
 ",
             "process 1 was killed
+",
+            // The default TERM to PID 1 restarts systemd: prose at a line's start.
+            "kill 1
+",
+            "Dose escalation is expected to
+kill 1 in 10 clonogens per fraction.
+",
+            "kill -s HUP -s 0 1
 ",
             "the kill switch 1
 ",
