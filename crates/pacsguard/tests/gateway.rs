@@ -3802,9 +3802,16 @@ fn a_standalone_gateways_route_refuses_a_rules_limit_only_when_it_refuses_rule_m
         refusing("\"embedded-executable\", \"active-content\"", "PACS"),
         refusing("\"yara-match\"", "STRICT")
     );
+    // The deadline at its most (MAX_SCREENING_DEADLINE): this test is about the rule's
+    // match limit, not the deadline. With the default 20 s, a debug build screening 8 MiB
+    // on a loaded 2-core machine (CI, stop 48) passed the deadline and the first route
+    // refused the image "not screened in time" (0xA700).
     let gateway = Gateway::start_standalone_with_args(
         &env,
-        &config(&[("127.0.0.0/8", "")], &routes),
+        &format!(
+            "[limits]\nscreening_deadline_ms = 300000\n{}",
+            config(&[("127.0.0.0/8", "")], &routes)
+        ),
         &["--rules".as_ref(), rules.as_os_str()],
     );
     let out = storescu_with(
