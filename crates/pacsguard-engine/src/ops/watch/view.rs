@@ -4816,6 +4816,8 @@ mod tests {
     /// until they are let go, the lock gone, writes made on the failed file again, then
     /// the fall-back reading it back) raises no alteration and passes every row: the
     /// cause lies elsewhere (passes on the code before this test: not the bug's test).
+    /// Found in session 49: a write failing inside a transaction, then rows read in it
+    /// (`a_write_failed_inside_a_transaction_raises_no_alteration_of_the_rows_read_after`).
     #[test]
     fn writes_on_a_failed_file_after_the_run_writes_were_let_go_raise_no_alteration() {
         let dir = tempfile::tempdir().expect("tempdir");
