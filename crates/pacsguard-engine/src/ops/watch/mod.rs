@@ -10228,10 +10228,12 @@ fn arrival_proof(now: &Entry, path: &Path, budget: &codec::ProofBudget) -> CopyP
             "{} takes {:.1} bits a sample of {}, as random samples' encoding does, \
              and its frames ({syntax}) decode to random pixels",
             // One frame among others judged alone (issue 11, review rv45-watch case 4).
-            encoded.frame.map_or_else(
-                || "its stream".to_string(),
-                |n| format!("its frame {n}'s stream")
-            ),
+            match (encoded.frame, encoded.frames) {
+                (None, _) => "its stream".to_string(),
+                (Some(n), 1) => format!("its frame {n}'s stream"),
+                // A run of small frames judged together (session 49).
+                (Some(n), k) => format!("its frames {n} to {}'s stream", n + k - 1),
+            },
             encoded.bits_per_sample(),
             encoded.precision
         )),
@@ -13440,6 +13442,118 @@ mod tests {
         let frames = [0x28, 0x00, 0x08, 0x00, b'I', b'S', 2, 0, b'4', b' '];
         overlay.splice(rows..rows, frames);
         overlay
+    }
+
+    /// `overlay` (an [`overlay_with`] image, 300 x 484) as its 40 tiles of 60 x 60 samples
+    /// (3,600, under MIN_FRAME_SAMPLES), row by row, each frame's samples given to `tile`
+    /// (its index) to change: its Rows and Columns set to 60, a Number of Frames put
+    /// before them, its Pixel Data the tiles.
+    fn as_small_frames(overlay: Vec<u8>, mut tile: impl FnMut(usize, &mut [u16])) -> Vec<u8> {
+        const SIDE: usize = 60;
+        let (rows, columns) = (300, 484);
+        let layout = pacsguard_dicom::layout(&overlay).expect("a layout");
+        let samples: Vec<u16> = overlay[layout.pixels.clone()]
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let mut frames: Vec<u16> = Vec::new();
+        let mut index = 0;
+        for y in 0..rows / SIDE {
+            for x in 0..columns / SIDE {
+                let mut frame: Vec<u16> = (0..SIDE * SIDE)
+                    .map(|i| samples[(y * SIDE + i / SIDE) * columns + x * SIDE + i % SIDE])
+                    .collect();
+                tile(index, &mut frame);
+                frames.extend(frame);
+                index += 1;
+            }
+        }
+        let pixels: Vec<u8> = frames.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let start = layout.pixels.start;
+        let mut out = overlay[..start].to_vec();
+        let length = u32::try_from(pixels.len()).expect("small");
+        out[start - 4..start].copy_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(&pixels);
+        out.extend_from_slice(&overlay[layout.pixels.end..]);
+        for element in [0x10u8, 0x11] {
+            let tag = [0x28, 0x00, element, 0x00, b'U', b'S', 2, 0];
+            let at = out
+                .windows(8)
+                .position(|w| w == tag)
+                .expect("Rows, Columns")
+                + 8;
+            out[at..at + 2].copy_from_slice(&(SIDE as u16).to_le_bytes());
+        }
+        let rows_at = out
+            .windows(8)
+            .position(|w| w == [0x28, 0x00, 0x10, 0x00, b'U', b'S', 2, 0])
+            .expect("Rows");
+        let count = format!("{index:<2}");
+        let mut number = vec![0x28, 0x00, 0x08, 0x00, b'I', b'S', 2, 0];
+        number.extend_from_slice(count.as_bytes());
+        out.splice(rows_at..rows_at, number);
+        out
+    }
+
+    /// Issue 11, review rv46-watch caseD: a multi-frame image of frames under
+    /// MIN_FRAME_SAMPLES (60 x 60), the last half of them ciphertext (random 16-bit or
+    /// 8-bit samples, Bits Stored 16) coded as valid JPEG-LS by DCMTK and arriving under
+    /// a new UID, was `info`: no frame was judged alone, and the whole image's average
+    /// passed. Runs of small frames are judged together (pooled up to the minimum), the
+    /// random ones decoded and found; the real image's small frames, coded by DCMTK and
+    /// GDCM, stay unjudged and undecoded.
+    #[test]
+    fn runs_of_small_frames_are_judged_together_and_real_ones_pass() {
+        const JLS: &str = "1.2.840.10008.1.2.4.80";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let budget = codec::ProofBudget::for_batch();
+        let entry = dicom_entry("x.dcm", JLS);
+        for bits in [16u32, 8] {
+            let mut next = xorshift(0x5A11_0000 + u64::from(bits));
+            let mask = u16::MAX >> (16 - bits);
+            let native = dir.path().join(format!("half-{bits}.dcm"));
+            let image = as_small_frames(overlay_with(16, |_, v| v), |i, frame| {
+                if i >= 20 {
+                    frame.iter_mut().for_each(|s| *s = next() as u16 & mask);
+                }
+            });
+            std::fs::write(&native, image).expect("test fixture");
+            let coded = dir.path().join(format!("half-{bits}-jls.dcm"));
+            encode_with("dcmcjpls", &[], &native, &coded);
+            assert!(
+                !codec::encoded(&coded).expect("read").incompressible(),
+                "the whole stream passes for an image's: the case this test is about"
+            );
+            let encoded = codec::encoded_in_range(&coded).expect("read");
+            assert!(encoded.incompressible(), "{bits}: {encoded:?}");
+            // 8-bit ones are found by the whole image's span already (its first lines
+            // span 9 bits): the pooled frames are the 16-bit case.
+            let pooled = encoded.frame >= Some(21) && encoded.frames >= 2;
+            assert!(bits == 8 || pooled, "{encoded:?}");
+            match arrival_proof(&entry, &coded, &budget) {
+                CopyProof::Encrypted(why) => {
+                    assert!(bits == 8 || why.contains("its frames "), "{why}");
+                }
+                other => panic!("random small frames of {bits}-bit samples: {other:?}"),
+            }
+        }
+        let native = dir.path().join("honest.dcm");
+        std::fs::write(
+            &native,
+            as_small_frames(overlay_with(16, |_, v| v), |_, _| {}),
+        )
+        .expect("test fixture");
+        for (tool, args) in [("dcmcjpls", &[][..]), ("gdcmconv", &["--jpegls"][..])] {
+            let coded = dir.path().join(format!("honest-{tool}.dcm"));
+            encode_with(tool, args, &native, &coded);
+            let encoded = codec::encoded_in_range(&coded).expect("read");
+            assert!(!encoded.incompressible(), "{tool}: {encoded:?}");
+            assert_eq!(
+                arrival_proof(&entry, &coded, &budget),
+                CopyProof::Content,
+                "{tool}"
+            );
+        }
     }
 
     /// Issue 11, review rv45-watch case 4: a multi-frame image whose last frame alone is
