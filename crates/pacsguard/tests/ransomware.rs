@@ -6829,9 +6829,15 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
         "held: {first:#?}"
     );
     // The restart's catch-up proves one image at most: the others are queued, proven
-    // after it (a proof an idle turn), each warning closed by its proof's verdict.
+    // after it (a proof an idle turn), each warning closed by its proof's verdict. The
+    // queue takes two (a debug build's hook for MAX_LATE_PROOFS): the rest wait unjudged
+    // for room in it and are proven as it drains (session 49, review rv46-watch caseC:
+    // concluded unproven past it, an honest migration done while the watcher was
+    // stopped paged at the restart).
     let mut command = common::pacsguard();
-    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    command
+        .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_MAX_LATE_PROOFS", "2");
     let watcher = Watcher::start_with(&env, &[], command);
     let of = |f: &[Value], path: &str, warning: bool| {
         f.iter()

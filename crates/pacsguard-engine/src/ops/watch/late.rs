@@ -9,7 +9,7 @@
 //! the warning (`info`) or raises the alert the change should have been, counted
 //! towards the ransomware signal when it is proven.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,6 +36,14 @@ pub const MAX_LATE_PROOFS: usize = 10_000;
 /// alert it may be, waiting for as long as the writes went on). One batch's budget a
 /// turn at most, so that the loop is never held longer than a batch of changes holds it.
 pub const MAX_LATE_PROOF_WAIT: Duration = Duration::from_secs(30);
+
+/// Images judged by their stream while [`MAX_LATE_PROOFS`] others waited already, held
+/// unjudged for room in the queue ([`Waiting`]). Issue 11, review rv46-watch caseC: an
+/// honest migration done while the watcher was stopped, larger than the queue, was
+/// concluded unproven past it at the restart (30 of 35 honest re-compressions alerts and
+/// `ransomware-suspected`). Held, each costs its path (about 100 bytes): 100,000 are
+/// 10 MiB at most; past it, one more is the alert it is, its detail saying so.
+pub const MAX_WAITING_FOR_ROOM: usize = 100_000;
 
 /// A debug build's hook: [`MAX_LATE_PROOFS`] lowered, so that a test fills the queue
 /// with a few real files (ignored by a release build).
@@ -149,6 +157,11 @@ impl LateProofs {
         self.queue.is_empty()
     }
 
+    /// How many more proofs it takes now.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.queue.len())
+    }
+
     /// Queues `late`, replacing an older proof of the same path (that state is gone);
     /// `Err` gives it back when the queue is full.
     pub fn push(&mut self, late: LateProof) -> Result<(), Box<LateProof>> {
@@ -200,6 +213,81 @@ impl LateProofs {
                 Some((_, count)) => *count += 1,
                 None => out.push((late.root.clone(), 1)),
             }
+        }
+        out
+    }
+}
+
+/// Images whose proof found [`LateProofs`] full, oldest first, bounded by
+/// [`MAX_WAITING_FOR_ROOM`]: not judged, the view keeps each at the state it is compared
+/// with (as a put-off image), and each is verified again, in turn, as the queue drains
+/// (`Guard::verify_waiting_for_room`), so that it is proven then (a forgery the alert it
+/// is). Not kept in the store: a stop or a `kill -9` loses none, the next start's
+/// catch-up finds each change again against the view.
+pub(super) struct Waiting {
+    by_order: BTreeMap<u64, PathBuf>,
+    order_of: HashMap<PathBuf, u64>,
+    next: u64,
+    capacity: usize,
+}
+
+impl Waiting {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            by_order: BTreeMap::new(),
+            order_of: HashMap::new(),
+            next: 0,
+            capacity,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.order_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order_of.is_empty()
+    }
+
+    /// Holds `path` (in its place if held already); `false` when full.
+    pub fn hold(&mut self, path: &Path) -> bool {
+        if self.order_of.contains_key(path) {
+            return true;
+        }
+        if self.order_of.len() >= self.capacity {
+            return false;
+        }
+        self.by_order.insert(self.next, path.to_path_buf());
+        self.order_of.insert(path.to_path_buf(), self.next);
+        self.next += 1;
+        true
+    }
+
+    /// Forgets `path`: judged since (or put off, or queued) by a verification of its own.
+    pub fn forget(&mut self, path: &Path) {
+        if let Some(order) = self.order_of.remove(path) {
+            self.by_order.remove(&order);
+        }
+    }
+
+    /// The paths held, oldest first.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.by_order.values().map(PathBuf::as_path)
+    }
+
+    /// Takes the `count` held longest.
+    pub fn take(&mut self, count: usize) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        while out.len() < count {
+            let Some((_, path)) = self.by_order.pop_first() else {
+                break;
+            };
+            self.order_of.remove(&path);
+            out.push(path);
         }
         out
     }
@@ -363,6 +451,44 @@ mod tests {
                 .is_some_and(|l| l.finding.path == Path::new("/archive/b.dcm"))
         );
         assert!(!proofs.is_empty());
+    }
+
+    /// Session 49 (review rv46-watch caseC): images held for room in a full queue are
+    /// bounded by MAX_WAITING_FOR_ROOM (full, one more is refused: its alert stands),
+    /// taken back oldest first as the queue drains, once each; one verified meanwhile is
+    /// forgotten, and the queue's room is what it has left.
+    #[test]
+    fn images_wait_for_room_in_the_queue_bounded_and_oldest_first() {
+        const { assert!(MAX_WAITING_FOR_ROOM >= MAX_LATE_PROOFS) };
+        let mut waiting = Waiting::new(3);
+        assert!(waiting.hold(Path::new("/archive/a.dcm")));
+        assert!(waiting.hold(Path::new("/archive/b.dcm")));
+        assert!(waiting.hold(Path::new("/archive/c.dcm")));
+        assert!(waiting.hold(Path::new("/archive/a.dcm")), "held already");
+        assert!(!waiting.hold(Path::new("/archive/d.dcm")), "full");
+        assert_eq!(waiting.len(), 3);
+        waiting.forget(Path::new("/archive/b.dcm"));
+        assert!(waiting.hold(Path::new("/archive/d.dcm")));
+        assert_eq!(
+            waiting.take(2),
+            [
+                PathBuf::from("/archive/a.dcm"),
+                PathBuf::from("/archive/c.dcm")
+            ]
+        );
+        assert_eq!(
+            waiting.paths().collect::<Vec<_>>(),
+            [Path::new("/archive/d.dcm")]
+        );
+        assert_eq!(waiting.take(5), [PathBuf::from("/archive/d.dcm")]);
+        assert!(waiting.is_empty() && waiting.take(1).is_empty());
+        let mut proofs = LateProofs::new(2);
+        assert_eq!(proofs.room(), 2);
+        assert!(proofs.push(queued("/archive/a.dcm")).is_ok());
+        assert!(proofs.push(queued("/archive/b.dcm")).is_ok());
+        assert_eq!(proofs.room(), 0);
+        assert!(proofs.pop().is_some());
+        assert_eq!(proofs.room(), 1);
     }
 
     /// Issue 11, session 46: the oldest proof past MAX_LATE_PROOF_WAIT is overdue

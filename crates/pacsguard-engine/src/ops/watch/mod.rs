@@ -2008,6 +2008,13 @@ struct Guard<'a> {
     /// Re-compressions judged by their stream (`proof-unfinished`) waiting for their
     /// proof, oldest first ([`Guard::prove_late`]).
     late_proofs: late::LateProofs,
+    /// Images whose proof found `late_proofs` full: held unjudged in the view, verified
+    /// again as it drains ([`Guard::verify_waiting_for_room`]).
+    waiting_for_room: late::Waiting,
+    /// The images taken from `waiting_for_room` whose verification has not come yet, and
+    /// when they were taken: no more are taken until they come (or
+    /// [`late::MAX_LATE_PROOF_WAIT`] passes), so that the queue's room is given once.
+    waiting_released: (HashSet<PathBuf>, Option<Instant>),
     /// Whether the warning that put-off images wait for a later turn
     /// ([`MAX_PUT_OFF_BYTES_PER_TURN`]) was given since the share was last enough.
     put_off_share_said: bool,
@@ -2287,6 +2294,8 @@ impl<'a> Guard<'a> {
                 late::TEST_MAX_LATE_PROOFS_VAR,
                 late::MAX_LATE_PROOFS,
             )),
+            waiting_for_room: late::Waiting::new(late::MAX_WAITING_FOR_ROOM),
+            waiting_released: (HashSet::new(), None),
             put_off_share_said: false,
             turn_budget: None,
             chain_limit_reached: HashMap::new(),
@@ -2562,6 +2571,7 @@ impl<'a> Guard<'a> {
             self.tick(Instant::now())?;
             // Last, with what the turn's changes left of its budget.
             self.prove_late(Instant::now())?;
+            self.verify_waiting_for_room(Instant::now());
             self.turn_budget = None;
         }
         self.drain_at_stop()?;
@@ -6296,6 +6306,7 @@ impl<'a> Guard<'a> {
             if !put_off.contains(&path) {
                 self.writers.remove(&path);
             }
+            self.waiting_released.0.remove(&path);
         }
         // What each torn state found was compared with: the image it was torn from.
         let refused = self
@@ -6411,7 +6422,9 @@ impl<'a> Guard<'a> {
     /// re-saves spent it, and the images encrypted behind them in the same batch were
     /// softened by the window). [`MAX_PROOF_PUT_OFFS`] times in a row at most; then, or
     /// when [`MAX_PROOFS_PUT_OFF`] others wait already, the image is judged unproven: in
-    /// `encrypted`, not softened, its detail saying why. Returns the paths put off.
+    /// `encrypted`, not softened, its detail saying why; one judged by its stream whose
+    /// proof finds the queue of late proofs full waits unjudged for room in it
+    /// ([`late::Waiting`], held in the view as one put off). Returns the paths put off.
     ///
     /// The catch-up puts nothing off (it ends with a checkpoint, see
     /// [`Guard::put_off_if_written_since_hashed`]): an image its budget left unproven is
@@ -6432,6 +6445,7 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> HashSet<PathBuf> {
         let mut put_off = HashSet::new();
+        let mut held = HashSet::new();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         for finding in findings.iter_mut() {
             // A new file inside a window not sampled for encryption is put off the same
@@ -6443,6 +6457,8 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let times = self.proofs_put_off.remove(&finding.path).unwrap_or(0);
+            // Verified again: held no longer, unless the queue is full again below.
+            self.waiting_for_room.forget(&finding.path);
             if !is_budget_spent(finding) {
                 continue; // judged: its count ends
             }
@@ -6524,12 +6540,22 @@ impl<'a> Guard<'a> {
                         finding.severity = finding.severity.min(Severity::Warning);
                         continue;
                     }
+                    // The queue full: held unjudged for room in it, the view at the state
+                    // it is compared with, and verified again as it drains (issue 11,
+                    // review rv46-watch caseC: concluded unproven, an honest migration
+                    // larger than the queue paged at the restart). Said by one warning.
+                    Err(_) if self.waiting_for_room.hold(&finding.path) => {
+                        held.insert(finding.path.clone());
+                        continue;
+                    }
                     Err(_) => {
                         refused = format!(
                             "{refused}; not judged by its stream: {} other images wait for \
-                             a later proof already (MAX_LATE_PROOFS), and no proof would \
-                             back a warning",
-                            self.late_proofs.capacity()
+                             a later proof already (MAX_LATE_PROOFS), and {} more for room \
+                             among them (MAX_WAITING_FOR_ROOM), and no proof would back a \
+                             warning",
+                            self.late_proofs.capacity(),
+                            self.waiting_for_room.capacity()
                         );
                     }
                 }
@@ -6541,23 +6567,68 @@ impl<'a> Guard<'a> {
             }
             encrypted.insert(finding.path.clone());
         }
-        if put_off.is_empty() {
+        if put_off.is_empty() && held.is_empty() {
             return put_off;
         }
         // Not reported, so not remembered as reported (see [`drop_reported_states`]): the
         // verification that judges it must not take it for a repeat.
-        for finding in findings.iter().filter(|f| put_off.contains(&f.path)) {
+        for finding in findings
+            .iter()
+            .filter(|f| put_off.contains(&f.path) || held.contains(&f.path))
+        {
             self.reported_states
                 .remove(&(finding.path.clone(), finding.kind));
         }
-        findings.retain(|f| !put_off.contains(&f.path));
+        findings.retain(|f| !put_off.contains(&f.path) && !held.contains(&f.path));
         for path in &put_off {
             encrypted.remove(path);
             self.debounce
                 .mark_again_after(path.clone(), now, quiet, false);
         }
+        // Not due again before the queue has room: verified again each quiet period,
+        // thousands of held images would be read for nothing.
+        for path in &held {
+            encrypted.remove(path);
+        }
+        if !held.is_empty() {
+            findings.push(waiting_for_room_warning(
+                root,
+                held.len(),
+                self.waiting_for_room.len(),
+                self.late_proofs.capacity(),
+            ));
+        }
         keep_view_of(root, base, tree, &put_off);
+        keep_view_of(root, base, tree, &held);
         put_off
+    }
+
+    /// Verifies again, as the queue of late proofs drains, the images held for room in
+    /// it ([`late::Waiting`]): as many as it has room for, once those taken before were
+    /// verified (or [`late::MAX_LATE_PROOF_WAIT`] passed), so that each is proven, put
+    /// off or queued as any change is, its verdict its proof's.
+    fn verify_waiting_for_room(&mut self, now: Instant) {
+        if self.waiting_for_room.is_empty() {
+            return;
+        }
+        let (released, since) = &mut self.waiting_released;
+        let stale =
+            since.is_some_and(|t| now.saturating_duration_since(t) >= late::MAX_LATE_PROOF_WAIT);
+        if !released.is_empty() && !stale {
+            return;
+        }
+        released.clear();
+        let room = self.late_proofs.room();
+        if room == 0 {
+            return;
+        }
+        let quiet = Duration::from_millis(self.config.quiet_ms);
+        for path in self.waiting_for_room.take(room) {
+            self.debounce
+                .mark_again_after(path.clone(), now, quiet, false);
+            self.waiting_released.0.insert(path);
+        }
+        self.waiting_released.1 = Some(now);
     }
 
     /// Drops from `findings` the pixel change of a file whose proof is queued ([`late`])
@@ -6859,7 +6930,35 @@ impl<'a> Guard<'a> {
     /// [`Guard::prove_late`]), per root. The view holds each at the state it is proven
     /// against ([`Guard::hold_late_in_view`]), so the next start judges each again.
     fn report_late_proofs_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
-        let warnings = self.late_proofs.at_stop();
+        let mut warnings = self.late_proofs.at_stop();
+        // Those held for room in the queue are said too, per root: the view keeps each at
+        // the state it is compared with, so the next start's catch-up finds each again.
+        let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+        for root in roots {
+            let count = self
+                .waiting_for_room
+                .paths()
+                .filter(|p| p.starts_with(&root))
+                .count();
+            if count > 0 {
+                warnings.push(
+                    Finding::new(
+                        root.clone(),
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        format!(
+                            "{count} image(s) rewritten inside a maintenance window waited \
+                             unjudged for room among the proofs queued (MAX_LATE_PROOFS, {}) \
+                             when the watcher stopped: not proven by this run; the view keeps \
+                             each at the state it is compared with, so the next start \
+                             compares it again and judges it (proven, or an alert)",
+                            self.late_proofs.capacity()
+                        ),
+                    )
+                    .with_root(root.clone()),
+                );
+            }
+        }
         self.publish(&warnings, now)
     }
 
@@ -10129,10 +10228,12 @@ fn arrival_proof(now: &Entry, path: &Path, budget: &codec::ProofBudget) -> CopyP
             "{} takes {:.1} bits a sample of {}, as random samples' encoding does, \
              and its frames ({syntax}) decode to random pixels",
             // One frame among others judged alone (issue 11, review rv45-watch case 4).
-            encoded.frame.map_or_else(
-                || "its stream".to_string(),
-                |n| format!("its frame {n}'s stream")
-            ),
+            match (encoded.frame, encoded.frames) {
+                (None, _) => "its stream".to_string(),
+                (Some(n), 1) => format!("its frame {n}'s stream"),
+                // A run of small frames judged together (session 49).
+                (Some(n), k) => format!("its frames {n} to {}'s stream", n + k - 1),
+            },
             encoded.bits_per_sample(),
             encoded.precision
         )),
@@ -10441,6 +10542,26 @@ fn is_budget_spent(finding: &Finding) -> bool {
 /// `tree` (of `root`) with the view's entries (`base`) of the files at `paths` in place of
 /// what was walked: they are compared again, as the view knew them, by a later
 /// verification. A file the view did not know leaves the tree.
+/// The warning that `held` images of `root` (of `waiting` in all) wait unjudged for room
+/// among the `capacity` proofs queued ([`late::Waiting`]).
+fn waiting_for_room_warning(root: &Path, held: usize, waiting: usize, capacity: usize) -> Finding {
+    Finding::new(
+        root.to_path_buf(),
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "{held} image(s) rewritten inside a maintenance window were not proven and wait \
+             unjudged for room among the proofs queued ({waiting} wait in all; \
+             MAX_LATE_PROOFS, {capacity}, queued at most; MAX_WAITING_FOR_ROOM, {} wait at \
+             most): the view keeps each at the state it is compared with, and each is \
+             verified again as the queue drains (proven, or an alert); a stop loses none, \
+             the next start compares each again",
+            late::MAX_WAITING_FOR_ROOM
+        ),
+    )
+    .with_root(root.to_path_buf())
+}
+
 fn keep_view_of(root: &Path, base: &RootProfile, tree: &mut Tree, paths: &HashSet<PathBuf>) {
     tree.entries.retain_mut(|e| {
         if !paths.contains(&absolute(root, &e.rel)) {
@@ -13321,6 +13442,118 @@ mod tests {
         let frames = [0x28, 0x00, 0x08, 0x00, b'I', b'S', 2, 0, b'4', b' '];
         overlay.splice(rows..rows, frames);
         overlay
+    }
+
+    /// `overlay` (an [`overlay_with`] image, 300 x 484) as its 40 tiles of 60 x 60 samples
+    /// (3,600, under MIN_FRAME_SAMPLES), row by row, each frame's samples given to `tile`
+    /// (its index) to change: its Rows and Columns set to 60, a Number of Frames put
+    /// before them, its Pixel Data the tiles.
+    fn as_small_frames(overlay: Vec<u8>, mut tile: impl FnMut(usize, &mut [u16])) -> Vec<u8> {
+        const SIDE: usize = 60;
+        let (rows, columns) = (300, 484);
+        let layout = pacsguard_dicom::layout(&overlay).expect("a layout");
+        let samples: Vec<u16> = overlay[layout.pixels.clone()]
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let mut frames: Vec<u16> = Vec::new();
+        let mut index = 0;
+        for y in 0..rows / SIDE {
+            for x in 0..columns / SIDE {
+                let mut frame: Vec<u16> = (0..SIDE * SIDE)
+                    .map(|i| samples[(y * SIDE + i / SIDE) * columns + x * SIDE + i % SIDE])
+                    .collect();
+                tile(index, &mut frame);
+                frames.extend(frame);
+                index += 1;
+            }
+        }
+        let pixels: Vec<u8> = frames.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let start = layout.pixels.start;
+        let mut out = overlay[..start].to_vec();
+        let length = u32::try_from(pixels.len()).expect("small");
+        out[start - 4..start].copy_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(&pixels);
+        out.extend_from_slice(&overlay[layout.pixels.end..]);
+        for element in [0x10u8, 0x11] {
+            let tag = [0x28, 0x00, element, 0x00, b'U', b'S', 2, 0];
+            let at = out
+                .windows(8)
+                .position(|w| w == tag)
+                .expect("Rows, Columns")
+                + 8;
+            out[at..at + 2].copy_from_slice(&(SIDE as u16).to_le_bytes());
+        }
+        let rows_at = out
+            .windows(8)
+            .position(|w| w == [0x28, 0x00, 0x10, 0x00, b'U', b'S', 2, 0])
+            .expect("Rows");
+        let count = format!("{index:<2}");
+        let mut number = vec![0x28, 0x00, 0x08, 0x00, b'I', b'S', 2, 0];
+        number.extend_from_slice(count.as_bytes());
+        out.splice(rows_at..rows_at, number);
+        out
+    }
+
+    /// Issue 11, review rv46-watch caseD: a multi-frame image of frames under
+    /// MIN_FRAME_SAMPLES (60 x 60), the last half of them ciphertext (random 16-bit or
+    /// 8-bit samples, Bits Stored 16) coded as valid JPEG-LS by DCMTK and arriving under
+    /// a new UID, was `info`: no frame was judged alone, and the whole image's average
+    /// passed. Runs of small frames are judged together (pooled up to the minimum), the
+    /// random ones decoded and found; the real image's small frames, coded by DCMTK and
+    /// GDCM, stay unjudged and undecoded.
+    #[test]
+    fn runs_of_small_frames_are_judged_together_and_real_ones_pass() {
+        const JLS: &str = "1.2.840.10008.1.2.4.80";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let budget = codec::ProofBudget::for_batch();
+        let entry = dicom_entry("x.dcm", JLS);
+        for bits in [16u32, 8] {
+            let mut next = xorshift(0x5A11_0000 + u64::from(bits));
+            let mask = u16::MAX >> (16 - bits);
+            let native = dir.path().join(format!("half-{bits}.dcm"));
+            let image = as_small_frames(overlay_with(16, |_, v| v), |i, frame| {
+                if i >= 20 {
+                    frame.iter_mut().for_each(|s| *s = next() as u16 & mask);
+                }
+            });
+            std::fs::write(&native, image).expect("test fixture");
+            let coded = dir.path().join(format!("half-{bits}-jls.dcm"));
+            encode_with("dcmcjpls", &[], &native, &coded);
+            assert!(
+                !codec::encoded(&coded).expect("read").incompressible(),
+                "the whole stream passes for an image's: the case this test is about"
+            );
+            let encoded = codec::encoded_in_range(&coded).expect("read");
+            assert!(encoded.incompressible(), "{bits}: {encoded:?}");
+            // 8-bit ones are found by the whole image's span already (its first lines
+            // span 9 bits): the pooled frames are the 16-bit case.
+            let pooled = encoded.frame >= Some(21) && encoded.frames >= 2;
+            assert!(bits == 8 || pooled, "{encoded:?}");
+            match arrival_proof(&entry, &coded, &budget) {
+                CopyProof::Encrypted(why) => {
+                    assert!(bits == 8 || why.contains("its frames "), "{why}");
+                }
+                other => panic!("random small frames of {bits}-bit samples: {other:?}"),
+            }
+        }
+        let native = dir.path().join("honest.dcm");
+        std::fs::write(
+            &native,
+            as_small_frames(overlay_with(16, |_, v| v), |_, _| {}),
+        )
+        .expect("test fixture");
+        for (tool, args) in [("dcmcjpls", &[][..]), ("gdcmconv", &["--jpegls"][..])] {
+            let coded = dir.path().join(format!("honest-{tool}.dcm"));
+            encode_with(tool, args, &native, &coded);
+            let encoded = codec::encoded_in_range(&coded).expect("read");
+            assert!(!encoded.incompressible(), "{tool}: {encoded:?}");
+            assert_eq!(
+                arrival_proof(&entry, &coded, &budget),
+                CopyProof::Content,
+                "{tool}"
+            );
+        }
     }
 
     /// Issue 11, review rv45-watch case 4: a multi-frame image whose last frame alone is

@@ -241,6 +241,7 @@ pub(super) fn encoded_size(value: &[u8]) -> Option<Encoded> {
         samples,
         precision,
         frame: None,
+        frames: 1,
     })
 }
 
@@ -263,6 +264,7 @@ pub(super) fn frames_encoded(value: &[u8]) -> Vec<Encoded> {
                 samples,
                 precision,
                 frame: Some(frames.len() + 1),
+                frames: 1,
             }),
             (None, Some(frame)) => frame.bytes += item.len() as u64,
             (None, None) => {}
@@ -285,6 +287,9 @@ pub struct Encoded {
     /// The frame (1-based) these are of, when one frame is judged alone
     /// ([`frames_encoded`]); `None` for the whole image's.
     pub frame: Option<usize>,
+    /// How many frames, from [`Encoded::frame`] on, these are of: more than one when a
+    /// run of small frames is judged together (`codec::encoded_in_range`).
+    pub frames: usize,
 }
 
 impl Encoded {
@@ -380,6 +385,7 @@ mod tests {
             samples: 1000,
             precision: 16,
             frame: None,
+            frames: 1,
         };
         assert!(of(2000).incompressible());
         assert!(of(1600).incompressible());
