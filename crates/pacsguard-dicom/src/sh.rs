@@ -4370,6 +4370,52 @@ mod tests {
     /// `(\0\x10\0`, a `(` after the word `DICM` that no `)` follows) had its 4 MiB of
     /// pixel data spliced whole before the parse, half of `scan`'s time on CT slices.
     /// The splice now goes as far as the parse reads, and finds the same: nothing.
+    /// The regular expressions pkill and killall match init with (review rv46-screen
+    /// case2), as regexec reads the forms modelled; other syntax is not judged. Checked
+    /// against procps `pgrep -x 'sl.*p'`, `pgrep 'le?ep$'` on a running `sleep`.
+    #[test]
+    fn patterns_are_matched_as_regexec_matches_them() {
+        for (pattern, subject, whole, matches) in [
+            (&b"."[..], &b"systemd"[..], false, Some(true)),
+            (b"", b"init", false, Some(true)),
+            (b"", b"init", true, Some(false)),
+            (b"sl.*p", b"sleep", true, Some(true)),
+            (b"le?ep$", b"sleep", false, Some(true)),
+            (b"^syst", b"systemd", false, Some(true)),
+            (b"^ystem", b"systemd", false, Some(false)),
+            (b"sys", b"systemd", true, Some(false)),
+            (b"s+y", b"ssystemd", false, Some(true)),
+            (b"\\.", b"a.b", false, Some(true)),
+            (b"[s]ystemd", b"systemd", false, None),
+            (b"init|x", b"init", false, None),
+        ] {
+            assert_eq!(
+                regex_matches(pattern, subject, whole, false),
+                matches,
+                "{pattern:?}"
+            );
+        }
+        assert_eq!(
+            regex_matches(b"SYSTEMD", b"systemd", true, true),
+            Some(true)
+        );
+        // Linear: a pattern of many stars against a long subject ends at once.
+        let many = b".*".repeat(32);
+        assert_eq!(regex_matches(&many, &[b'a'; 4096], true, false), Some(true));
+        for (expression, value) in [
+            (&b"1"[..], Some(1)),
+            (b" 2-1 ", Some(1)),
+            (b"-1", Some(-1)),
+            (b"0-1", Some(-1)),
+            (b"010", Some(8)),
+            (b"1+", None),
+            (b"x", None),
+            (b"2*1", None),
+        ] {
+            assert_eq!(arithmetic_value(expression), value, "{expression:?}");
+        }
+    }
+
     #[test]
     fn a_file_whose_header_stops_sh_has_its_pixel_data_left_unspliced() {
         let file = [
