@@ -2259,7 +2259,7 @@ pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> 
     let outcome =
         sh::first_command_until(bytes, &is_strong, &weak, &wrapper, sh::Context::FILE, clock)?;
     match outcome {
-        sh::Outcome::Runs(at) => Some(shell_command(bytes, at)),
+        sh::Outcome::Runs(at, effect) => Some(shell_command(bytes, at, effect)),
         sh::Outcome::CannotTell(at, sh::DEADLINE_REACHED) => Some(Command {
             offset: at,
             interpreter: "shell",
@@ -2440,7 +2440,7 @@ pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
             });
         }
         let context = ex_context(vim_environment, bang);
-        if let Some(sh::Outcome::Runs(_)) =
+        if let Some(sh::Outcome::Runs(..)) =
             sh::first_command_until(line, &is_strong, &weak, &wrapper, context, clock)
         {
             return Some(Command {
@@ -2462,7 +2462,7 @@ pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
             || (vim_shell.is_some_and(|set| set < at) && is_command_text(command))
             || matches!(
                 sh::first_command_until(command, &is_strong, &weak, &wrapper, context, clock),
-                Some(sh::Outcome::Runs(_))
+                Some(sh::Outcome::Runs(..))
             );
         if runs {
             found = Some(Command {
@@ -2873,7 +2873,7 @@ fn find_vim_string_command(
         }
         let context = ex_context(vim_environment, at);
         match sh::first_command_until(body, &is_strong, &weak, &wrapper, context, clock) {
-            Some(sh::Outcome::Runs(_)) => Some(Command {
+            Some(sh::Outcome::Runs(..)) => Some(Command {
                 offset: at,
                 interpreter: "ex",
                 severity: Severity::Alert,
@@ -5092,14 +5092,16 @@ fn is_program_path(word: &[u8]) -> bool {
         && (dropped || !word.ends_with(b"."))
 }
 
-fn shell_command(bytes: &[u8], at: usize) -> Command {
+fn shell_command(bytes: &[u8], at: usize, effect: Option<sh::Effect>) -> Command {
+    // A signal's command says what the signal does (review rv46-screen item 3).
+    let effect = effect.map_or(String::new(), |effect| format!("; {effect}"));
     Command {
         offset: at,
         interpreter: "shell",
         severity: Severity::Alert,
         kind: FindingKind::ActiveContent,
         detail: format!(
-            "a shell command (\"{}\") that sh runs when the file is executed or given to sh: nothing before it breaks the parse",
+            "a shell command (\"{}\") that sh runs when the file is executed or given to sh: nothing before it breaks the parse{effect}",
             line_excerpt(bytes, at)
         ),
     }
@@ -11323,6 +11325,133 @@ kill 1 in 10 clonogens per fraction.
             let text = format!("kill -{number} 1\n");
             let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
             assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+    }
+
+    /// Review rv46-screen (issue 10, case2): other programs that signal PID 1 or every
+    /// process were clean. Read as procps `pkill`, psmisc `killall` and sysvinit (or
+    /// busybox) `killall5` read their options, with the one table of signals
+    /// (`sh::PID1_POWER_SIGNALS`) `kill` uses; a pattern or name that matches init or
+    /// systemd reaches PID 1, one that matches every name reaches every process.
+    #[test]
+    fn pkill_killall_and_killall5_that_reach_init_or_every_process_are_commands() {
+        for text in [
+            "pkill -INT -x systemd\n",
+            "pkill -INT systemd\n",
+            "pkill -9 .\n",
+            "pkill -KILL ''\n",
+            "pkill -RTMIN+4 init\n",
+            "pkill --signal RTMIN+4 -x init\n",
+            "pkill --signal=SIGINT -i SYSTEMD\n",
+            "pkill -RTMIN+4 -P 0\n",
+            "pkill -f -INT /sbin/init\n",
+            "pkill -x systemd -INT\n",
+            "pkill -fx -INT '/lib/systemd/systemd'\n",
+            "pkill -u root -INT -x systemd\n",
+            "pkill -9 -x '.*'\n",
+            "killall -s RTMIN+4 systemd\n",
+            "killall -INT init\n",
+            "killall -2 systemd\n",
+            "killall --signal=INT /sbin/init\n",
+            "killall -r -9 .\n",
+            "killall -I -INT SystemD\n",
+            "killall5 -9\n",
+            "killall5 -15\n",
+            "killall5 -TERM\n",
+            "killall5\n",
+            "killall5 -9 -o 1234\n",
+            "sudo pkill -INT -x systemd\n",
+            "'killall' -INT init\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "pkill -f myjob\n",
+            "pkill -HUP -x storescp\n",
+            "pkill -INT -x storescp\n",
+            "pkill -9 storescp\n",
+            "pkill -HUP -x systemd\n",
+            "pkill -INT\n",
+            "pkill -INT -x systemd-journald\n",
+            "pkill -INT -n systemd\n",
+            "pkill -INT -A systemd\n",
+            "pkill -INT -u pacs systemd\n",
+            "pkill -INT -P 1234 systemd\n",
+            "pkill -INT -INT systemd\n",
+            "pkill -CONT .\n",
+            "pkill -INT systemd init\n",
+            "killall firefox\n",
+            "killall -HUP storescp\n",
+            "killall -INT storescp\n",
+            "killall -INT -i init\n",
+            "killall -l\n",
+            "killall -9 .\n",
+            "killall -INT -y 5m systemd\n",
+            "killall5 -0\n",
+            "killall5 -18\n",
+            "killall5 -o 1234 -9\n",
+            "killall5 -l\n",
+            "The nurse will pkill the old job.\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv46-screen (issue 10, item 2): a process written as the shell reduces it
+    /// to 1 or -1 (quoted, an arithmetic expansion, `$(echo 1)`) is that process.
+    #[test]
+    fn kill_operands_the_shell_reduces_to_one_are_that_process() {
+        for text in [
+            "kill -INT \"1\"\n",
+            "kill -INT '1'\n",
+            "kill -INT \\1\n",
+            "kill -INT $((1))\n",
+            "kill -INT \"$(( 1 ))\"\n",
+            "kill -INT $((2-1))\n",
+            "kill -INT $((0+1))\n",
+            "kill -9 $((-1))\n",
+            "kill -9 -- \"$((0-1))\"\n",
+            "kill -INT $(echo 1)\n",
+            "kill -INT `echo 1`\n",
+            "kill -s \"INT\" 1\n",
+            "pkill -INT -x \"systemd\"\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "kill -INT $((2))\n",
+            "kill -INT $((1+1))\n",
+            "kill -9 $((1))\n",
+            "kill -INT $((12))\n",
+            "kill -INT $((010))\n",
+            "kill -INT \"12\"\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv46-screen (issue 10, item 3): the alert says what the signal does.
+    #[test]
+    fn a_signal_alert_says_what_the_signal_does() {
+        for (text, says) in [
+            ("kill -INT 1\n", "systemd reboots"),
+            ("kill -s RTMIN+4 1\n", "systemd powers off"),
+            ("kill -s RTMIN+3 1\n", "systemd halts"),
+            ("kill -9 -1\n", "every process"),
+            ("pkill -INT -x systemd\n", "systemd reboots"),
+            ("killall -s RTMIN+4 systemd\n", "systemd powers off"),
+            ("pkill -9 .\n", "every process"),
+            ("killall5 -9\n", "every process but init"),
+        ] {
+            let found = find_shell_command(text.as_bytes()).expect(text);
+            assert!(found.detail.contains(says), "{text:?}: {}", found.detail);
+            assert!(
+                found.detail.contains("PID 1") || found.detail.contains("every process"),
+                "{}",
+                found.detail
+            );
         }
     }
 
