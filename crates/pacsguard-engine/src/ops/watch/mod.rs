@@ -639,7 +639,7 @@ struct SampledSoFar {
 /// while what they read stays within `bytes` (the first always runs, so that one file
 /// larger than a budget lowered in a test is still read). One rule for the sampling of
 /// new files in a window ([`MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH`]) and for the proofs
-/// of changed images (`codec::proof::MIN_PROOFS_PER_BATCH`), issue 11: a time alone let a
+/// of changed images ([`codec::MIN_PROOFS_PER_BATCH`]), issue 11: a time alone let a
 /// slowed batch check one file, and more than [`MAX_PROOF_PUT_OFFS`] + 1 at once were
 /// left unread (arrivals, session 46) or judged unproven (re-compressions, session 49).
 #[derive(Clone, Copy, Debug)]
@@ -10507,12 +10507,14 @@ fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Opti
             format!(
                 "{} image(s) rewritten were not proven to keep their pixels (or, inside a \
                  maintenance window, sampled for encryption) in this batch: its proving \
-                 budget was spent (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, \
-                 {} bytes; MAX_WINDOW_SAMPLES_PER_BATCH, {MAX_WINDOW_SAMPLES_PER_BATCH} \
-                 files); {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, \
+                 budget was spent (MAX_PROOF_TIME_PER_BATCH, {} s, past its floor of \
+                 MIN_PROOFS_PER_BATCH, {} proofs; MAX_PROOF_BYTES_PER_BATCH, {} bytes; \
+                 MAX_WINDOW_SAMPLES_PER_BATCH, {MAX_WINDOW_SAMPLES_PER_BATCH} files); \
+                 {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, \
                  times each), {judged} judged as they stand, each saying so in its detail",
                 judged + put_off,
                 codec::MAX_PROOF_TIME_PER_BATCH.as_secs(),
+                codec::MIN_PROOFS_PER_BATCH,
                 codec::MAX_PROOF_BYTES_PER_BATCH,
                 MAX_PROOF_PUT_OFFS
             ),
@@ -11324,6 +11326,7 @@ mod tests {
             "MAX_PROOF_PUT_OFFS",
             "MAX_PROOF_BYTES_PER_BATCH",
             "MAX_PROOF_TIME_PER_BATCH",
+            "MIN_PROOFS_PER_BATCH",
         ] {
             assert!(warning.detail.contains(said), "{said}: {}", warning.detail);
         }

@@ -100,7 +100,8 @@ impl std::fmt::Display for Unproven {
             Unproven::OutOfTime => write!(
                 f,
                 "not proven: this batch's proving time, MAX_PROOF_TIME_PER_BATCH ({} s), was \
-                 spent (on the files proven before it, or on this one's own read)",
+                 spent (on the files proven before it, or on this one's own read), and its \
+                 floor of MIN_PROOFS_PER_BATCH ({MIN_PROOFS_PER_BATCH}) proofs run",
                 MAX_PROOF_TIME_PER_BATCH.as_secs()
             ),
             Unproven::OutOfBytes(bytes) => write!(
