@@ -6461,7 +6461,10 @@ fn inside_a_window_a_proven_re_compression_is_not_judged_again_when_the_time_run
     let paths = ct_small_store(&env, 1);
     let path = &paths[0];
     let mut command = common::pacsguard();
-    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    // One proof a batch: the time squeezed and the floor of proofs at one (session 49).
+    command
+        .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_MIN_PROOFS_PER_BATCH", "1");
     let watcher = Watcher::start_with(&env, &[], command);
     open_window(
         &env,
@@ -6578,7 +6581,10 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
         outs.push(out);
     }
     let mut command = common::pacsguard();
-    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    // One proof a batch: the time squeezed and the floor of proofs at one (session 49).
+    command
+        .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_MIN_PROOFS_PER_BATCH", "1");
     let watcher = Watcher::start_with(&env, &[], command);
     open_window(
         &env,
@@ -6761,6 +6767,7 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     let mut command = common::pacsguard();
     command
         .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_MIN_PROOFS_PER_BATCH", "1")
         .env("PACSGUARD_TEST_HOLD_LATE_PROOFS", "1");
     let watcher = Watcher::start_with(&env, &[], command);
     open_window(
@@ -6835,8 +6842,10 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
     // concluded unproven past it, an honest migration done while the watcher was
     // stopped paged at the restart).
     let mut command = common::pacsguard();
+    // One proof a batch: the time squeezed and the floor of proofs at one (session 49).
     command
         .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_MIN_PROOFS_PER_BATCH", "1")
         .env("PACSGUARD_TEST_MAX_LATE_PROOFS", "2");
     let watcher = Watcher::start_with(&env, &[], command);
     let of = |f: &[Value], path: &str, warning: bool| {
@@ -9222,7 +9231,10 @@ fn inside_a_window_arrivals_past_the_proving_time_are_put_off_and_proven_later()
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 3);
     let mut command = common::pacsguard();
-    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    // One proof a batch: the time squeezed and the floor of proofs at one (session 49).
+    command
+        .env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1")
+        .env("PACSGUARD_TEST_MIN_PROOFS_PER_BATCH", "1");
     let watcher = Watcher::start_with(&env, &[], command);
     open_window(&env, &watcher, &env.path("archive"), "CHG-7 J2K migration");
     let staging = env.dir.path().join("staging");

@@ -28,8 +28,8 @@ mod rle;
 mod stream;
 
 pub use proof::{
-    HeadLook, MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven,
-    head_look,
+    HeadLook, MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, MIN_PROOFS_PER_BATCH, Proof,
+    ProofBudget, Unproven, head_look,
 };
 pub use stream::{Encoded, INCOMPRESSIBLE_SHARE};
 

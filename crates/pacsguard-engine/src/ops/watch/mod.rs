@@ -627,23 +627,52 @@ pub const MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH: Duration = Duration::from_se
 /// at most this many opens a batch more.
 pub const MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH: usize = 16;
 
-/// What a verification's sampling of new files has read so far: its bytes (as counted by
-/// [`arrival_sample_cost`]) and its files.
-#[derive(Clone, Copy)]
+/// What a batch's sampling of new files, or its proofs, have read so far: its bytes (as
+/// counted by [`arrival_sample_cost`], or a proof's file) and its files.
+#[derive(Clone, Copy, Debug)]
 struct SampledSoFar {
     bytes: u64,
     files: usize,
 }
 
+/// The floor of a batch's checks that run whatever its time: at least `files` of them,
+/// while what they read stays within `bytes` (the first always runs, so that one file
+/// larger than a budget lowered in a test is still read). One rule for the sampling of
+/// new files in a window ([`MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH`]) and for the proofs
+/// of changed images ([`codec::MIN_PROOFS_PER_BATCH`]), issue 11: a time alone let a
+/// slowed batch check one file, and more than [`MAX_PROOF_PUT_OFFS`] + 1 at once were
+/// left unread (arrivals, session 46) or judged unproven (re-compressions, session 49).
+#[derive(Clone, Copy, Debug)]
+struct BatchFloor {
+    files: usize,
+    bytes: u64,
+}
+
+impl BatchFloor {
+    /// Whether one more check that costs `cost`, after `so_far`, is past this floor:
+    /// `files` run already, or its bytes past `bytes` (but for the first).
+    fn reached(self, so_far: SampledSoFar, cost: u64) -> bool {
+        so_far.files >= self.files || self.past_bytes(so_far, cost)
+    }
+
+    /// Whether `cost` more bytes after `so_far` are past `bytes` (never the first).
+    fn past_bytes(self, so_far: SampledSoFar, cost: u64) -> bool {
+        so_far.files > 0 && so_far.bytes.saturating_add(cost) > self.bytes
+    }
+}
+
 /// Whether the sampling of new files inside a window stops before a file that costs
 /// `cost`, having read `so_far`, with `budget` bytes and its time `out_of_time`: past
 /// the bytes (but for the batch's first sample, so that one file larger than a budget
-/// lowered in a test is still read), or out of time once
-/// [`MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH`] files are read.
+/// lowered in a test is still read), or out of time past its floor
+/// ([`BatchFloor`]: [`MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH`] files read).
 fn arrival_sampling_stops(so_far: SampledSoFar, cost: u64, budget: u64, out_of_time: bool) -> bool {
-    let past_bytes = so_far.bytes > 0 && so_far.bytes.saturating_add(cost) > budget;
-    let past_time = so_far.files >= MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH && out_of_time;
-    past_bytes || past_time
+    let floor = BatchFloor {
+        files: MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH,
+        bytes: budget,
+    };
+    let past_bytes = so_far.bytes > 0 && floor.past_bytes(so_far, cost);
+    past_bytes || (out_of_time && floor.reached(so_far, cost))
 }
 
 /// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH`] in milliseconds
@@ -10599,12 +10628,14 @@ fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Opti
             format!(
                 "{} image(s) rewritten were not proven to keep their pixels (or, inside a \
                  maintenance window, sampled for encryption) in this batch: its proving \
-                 budget was spent (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, \
-                 {} bytes; MAX_WINDOW_SAMPLES_PER_BATCH, {MAX_WINDOW_SAMPLES_PER_BATCH} \
-                 files); {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, \
+                 budget was spent (MAX_PROOF_TIME_PER_BATCH, {} s, past its floor of \
+                 MIN_PROOFS_PER_BATCH, {} proofs; MAX_PROOF_BYTES_PER_BATCH, {} bytes; \
+                 MAX_WINDOW_SAMPLES_PER_BATCH, {MAX_WINDOW_SAMPLES_PER_BATCH} files); \
+                 {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, \
                  times each), {judged} judged as they stand, each saying so in its detail",
                 judged + put_off,
                 codec::MAX_PROOF_TIME_PER_BATCH.as_secs(),
+                codec::MIN_PROOFS_PER_BATCH,
                 codec::MAX_PROOF_BYTES_PER_BATCH,
                 MAX_PROOF_PUT_OFFS
             ),
@@ -11416,6 +11447,7 @@ mod tests {
             "MAX_PROOF_PUT_OFFS",
             "MAX_PROOF_BYTES_PER_BATCH",
             "MAX_PROOF_TIME_PER_BATCH",
+            "MIN_PROOFS_PER_BATCH",
         ] {
             assert!(warning.detail.contains(said), "{said}: {}", warning.detail);
         }

@@ -100,7 +100,8 @@ impl std::fmt::Display for Unproven {
             Unproven::OutOfTime => write!(
                 f,
                 "not proven: this batch's proving time, MAX_PROOF_TIME_PER_BATCH ({} s), was \
-                 spent (on the files proven before it, or on this one's own read)",
+                 spent (on the files proven before it, or on this one's own read), and its \
+                 floor of MIN_PROOFS_PER_BATCH ({MIN_PROOFS_PER_BATCH}) proofs run",
                 MAX_PROOF_TIME_PER_BATCH.as_secs()
             ),
             Unproven::OutOfBytes(bytes) => write!(
@@ -151,9 +152,31 @@ pub const MAX_PROOF_BYTES_PER_BATCH: u64 = 256 << 20;
 pub const TEST_MAX_PROOF_BYTES_PER_BATCH_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_BYTES_PER_BATCH";
 
 /// A debug build's hook: [`MAX_PROOF_TIME_PER_BATCH`] in microseconds (ignored by a
-/// release build). `1` lets the first proof of a batch run to its end and leaves every
-/// later one out of time: a test spends the batch's time with one small image.
+/// release build). `1` lets the batch's floor of proofs ([`MIN_PROOFS_PER_BATCH`]) run
+/// to their end and leaves every later one out of time: with
+/// [`TEST_MIN_PROOFS_PER_BATCH_VAR`] at `1` too, a test spends the batch's time with one
+/// small image.
 pub const TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US";
+
+/// Proofs (and checks run under the batch's time: [`ProofBudget::run`]) one batch runs
+/// whatever its time ([`MAX_PROOF_TIME_PER_BATCH`]), as long as what they read stays
+/// within [`MAX_PROOF_BYTES_PER_BATCH`] (each proof counted at the bytes of its file it
+/// may read, at most [`MAX_FRAGMENT_READ_BYTES`]; the first always runs); the same floor,
+/// by the same rule ([`super::super::BatchFloor`]), as the sampling of new files in a
+/// window has ([`super::super::MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH`]). Issue 11, session
+/// 49: the time alone let a slowed batch (a loaded machine, a debug build) prove one
+/// image, so more than [`super::super::MAX_PROOF_PUT_OFFS`] + 1 honest re-compressions at
+/// once left the rest judged unproven (`re-compression-unproven`, an alert: a false alarm
+/// for an honest migration on a slow machine). With it, that many times
+/// [`super::super::MAX_PROOF_PUT_OFFS`] + 1 re-compressions at once are proven however
+/// slow the machine; a writer's slow streams hold the loop for at most this many decodes
+/// a batch (each bounded by [`MAX_DECODED_BYTES`]) rather than one.
+pub const MIN_PROOFS_PER_BATCH: usize = super::super::MIN_WINDOW_ARRIVAL_SAMPLES_PER_BATCH;
+
+/// A debug build's hook: [`MIN_PROOFS_PER_BATCH`] lowered (ignored by a release build):
+/// with [`TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR`] at `1`, a test puts off every proof but
+/// this many a batch.
+pub const TEST_MIN_PROOFS_PER_BATCH_VAR: &str = "PACSGUARD_TEST_MIN_PROOFS_PER_BATCH";
 
 /// The most bytes of Pixel Data one byte-order proof reads: a whole batch's
 /// [`MAX_PROOF_BYTES_PER_BATCH`]. A larger value could never be proven within a batch;
@@ -186,6 +209,11 @@ pub struct ProofBudget {
     /// When the proof under way began.
     proving_since: std::cell::Cell<Option<Instant>>,
     bytes_left: std::cell::Cell<u64>,
+    /// The proofs and checks begun, and the bytes they may read (see
+    /// [`MIN_PROOFS_PER_BATCH`]).
+    begun: std::cell::Cell<super::super::SampledSoFar>,
+    /// The floor of proofs run whatever the time ([`MIN_PROOFS_PER_BATCH`]).
+    floor: super::super::BatchFloor,
 }
 
 impl ProofBudget {
@@ -201,12 +229,16 @@ impl ProofBudget {
             TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR,
             usize::try_from(MAX_PROOF_TIME_PER_BATCH.as_micros()).unwrap_or(usize::MAX),
         );
+        let floor =
+            super::super::test_hooked_capacity(TEST_MIN_PROOFS_PER_BATCH_VAR, MIN_PROOFS_PER_BATCH);
         Self::with_bytes(
             Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX)),
             u64::try_from(bytes).unwrap_or(MAX_PROOF_BYTES_PER_BATCH),
         )
+        .with_floor(floor)
     }
 
+    /// A budget of `limit` with no floor: out of time, nothing more runs.
     #[cfg(test)]
     pub(crate) fn of(limit: Duration) -> Self {
         Self::with_bytes(limit, MAX_PROOF_BYTES_PER_BATCH)
@@ -218,7 +250,16 @@ impl ProofBudget {
             spent: std::cell::Cell::new(Duration::ZERO),
             proving_since: std::cell::Cell::new(None),
             bytes_left: std::cell::Cell::new(bytes),
+            begun: std::cell::Cell::new(super::super::SampledSoFar { bytes: 0, files: 0 }),
+            floor: super::super::BatchFloor { files: 0, bytes },
         }
+    }
+
+    /// This budget with a floor of `files` proofs run whatever the time, within its
+    /// bytes ([`MAX_PROOF_BYTES_PER_BATCH`]) read ([`MIN_PROOFS_PER_BATCH`]).
+    pub(crate) fn with_floor(mut self, files: usize) -> Self {
+        self.floor.files = files;
+        self
     }
 
     fn out_of_time(&self) -> bool {
@@ -229,20 +270,37 @@ impl ProofBudget {
         self.spent.get().saturating_add(under_way) >= self.limit
     }
 
-    /// `proof` run with its time counted as spent.
-    fn timed(&self, proof: impl FnOnce() -> Proof) -> Proof {
-        self.run(proof)
+    /// Whether a proof or check that may read `cost` bytes may begin: within the time,
+    /// or, out of it, within the floor ([`MIN_PROOFS_PER_BATCH`]).
+    fn may_begin(&self, cost: u64) -> bool {
+        !self.out_of_time() || !self.floor.reached(self.begun.get(), cost)
+    }
+
+    /// `proof` of the file at `path` run with its time counted as spent.
+    fn timed(&self, path: &Path, proof: impl FnOnce() -> Proof) -> Proof {
+        self.run_reading(read_cost(path), proof)
             .unwrap_or(Proof::Unproven(Unproven::OutOfTime))
     }
 
     /// `check` (a read or a decode on the watcher's loop that is no [`Proof`]: an RLE
     /// stream decoded to look for random pixels) run under the batch's time like a
     /// proof, its time counted as spent; `None` when the time was spent before it began
-    /// (review: such decodes ran outside the budget). Begun, it runs to its end.
+    /// (review: such decodes ran outside the budget) and the batch's floor of proofs
+    /// ([`MIN_PROOFS_PER_BATCH`]) was run. Begun, it runs to its end.
     pub fn run<T>(&self, check: impl FnOnce() -> T) -> Option<T> {
-        if self.out_of_time() {
+        self.run_reading(0, check)
+    }
+
+    /// [`ProofBudget::run`] of a check that may read `cost` bytes.
+    fn run_reading<T>(&self, cost: u64, check: impl FnOnce() -> T) -> Option<T> {
+        if !self.may_begin(cost) {
             return None;
         }
+        let begun = self.begun.get();
+        self.begun.set(super::super::SampledSoFar {
+            bytes: begun.bytes.saturating_add(cost),
+            files: begun.files.saturating_add(1),
+        });
         let since = Instant::now();
         self.proving_since.set(Some(since));
         let done = check();
@@ -266,7 +324,7 @@ impl ProofBudget {
     /// the time was spent before it began, [`Unproven::OutOfBytes`] when its pixels are
     /// more than the bytes left. Begun, it runs to its end.
     pub fn byte_order(&self, path: &Path, algorithm: HashAlgorithm, stored: &Digest) -> Proof {
-        self.timed(|| byte_order_proof(path, algorithm, stored, self))
+        self.timed(path, || byte_order_proof(path, algorithm, stored, self))
     }
 
     /// The image at `path`, of no stored image, its frames (in `written_in`) decoded
@@ -274,7 +332,7 @@ impl ProofBudget {
     /// [`Unproven`] as a proof's otherwise. Issue 11: ciphertext as a valid stream under
     /// a new SOP Instance UID was judged by the stream's shape.
     pub fn decodes_random(&self, path: &Path, written_in: &str) -> Proof {
-        self.timed(|| {
+        self.timed(path, || {
             decoded_proof(
                 path,
                 HashAlgorithm::Blake3,
@@ -290,7 +348,10 @@ impl ProofBudget {
     /// proof for a copy beside an original stored compressed, whose profile digest is
     /// that of its encoded stream, which no other encoding's decoded pixels give.
     pub fn decodes_alike(&self, path: &Path, original: &Path) -> Proof {
-        self.timed(|| decoded_alike(path, original))
+        self.run_reading(read_cost(path).saturating_add(read_cost(original)), || {
+            decoded_alike(path, original)
+        })
+        .unwrap_or(Proof::Unproven(Unproven::OutOfTime))
     }
 
     /// [`re_compression_proof`] while time is left, [`Unproven::OutOfTime`] after.
@@ -302,8 +363,18 @@ impl ProofBudget {
         stored_in: &str,
         written_in: &str,
     ) -> Proof {
-        self.timed(|| re_compression_proof(path, algorithm, stored, stored_in, written_in))
+        self.timed(path, || {
+            re_compression_proof(path, algorithm, stored, stored_in, written_in)
+        })
     }
+}
+
+/// The bytes a proof of the file at `path` may read, counted against the floor's
+/// ([`MIN_PROOFS_PER_BATCH`]): its size, at most [`MAX_FRAGMENT_READ_BYTES`]; a file
+/// gone counts as that much (its proof finds it gone at once, but the floor stays bound).
+fn read_cost(path: &Path) -> u64 {
+    let most = u64::try_from(MAX_FRAGMENT_READ_BYTES).unwrap_or(u64::MAX);
+    std::fs::metadata(path).map_or(most, |m| m.len().min(most))
 }
 
 /// Whether the image at `path`, written in the lossless `written_in`, decodes to the
@@ -1947,6 +2018,47 @@ mod tests {
             prove(ProofBudget::of(Duration::ZERO)),
             Proof::Unproven(Unproven::OutOfTime)
         );
+    }
+
+    /// Issue 11, session 49: a batch out of time (a loaded machine, a debug build; here
+    /// none at all) still proves its floor, MIN_PROOFS_PER_BATCH real re-compressions
+    /// (`gdcmconv --j2k` of a real CT), each decoded and found the same, and no more;
+    /// the bytes the floor's proofs may read (MAX_PROOF_BYTES_PER_BATCH) bound it too,
+    /// the first always run. Before, the first proof out of time was not run: more than
+    /// MAX_PROOF_PUT_OFFS + 1 honest re-compressions at once on a slow machine came out
+    /// `re-compression-unproven`, alerts.
+    #[test]
+    fn out_of_time_a_batch_still_proves_its_floor_of_re_compressions_within_its_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = test_files().join("CT_small.dcm");
+        let (stored_in, digest) = stored(&native);
+        let out = dir.path().join("ct.j2k.dcm");
+        let written_in = convert("gdcmconv", &["--j2k"], &native, &out).expect("gdcmconv --j2k");
+        let prove =
+            |budget: &ProofBudget| budget.prove(&out, ALGORITHM, &digest, &stored_in, &written_in);
+        let budget = ProofBudget::of(Duration::ZERO).with_floor(MIN_PROOFS_PER_BATCH);
+        for n in 0..MIN_PROOFS_PER_BATCH {
+            assert_eq!(prove(&budget), Proof::Same, "proof {n} of the floor");
+        }
+        assert_eq!(prove(&budget), Proof::Unproven(Unproven::OutOfTime));
+        assert_eq!(budget.run(|| ()), None, "a check past the floor");
+        // The floor's bytes: each proof counted at its file's size, the first always.
+        let size = std::fs::metadata(&out).expect("GDCM's output").len();
+        let mut tight = ProofBudget::with_bytes(Duration::ZERO, MAX_PROOF_BYTES_PER_BATCH)
+            .with_floor(MIN_PROOFS_PER_BATCH);
+        tight.floor.bytes = size * 2;
+        assert_eq!(prove(&tight), Proof::Same);
+        assert_eq!(prove(&tight), Proof::Same);
+        assert_eq!(prove(&tight), Proof::Unproven(Unproven::OutOfTime));
+        tight.floor.bytes = 1;
+        tight
+            .begun
+            .set(super::super::super::SampledSoFar { bytes: 0, files: 0 });
+        assert_eq!(prove(&tight), Proof::Same, "the first, whatever its size");
+        // Within its time, a batch proves past the floor as before.
+        let timely = ProofBudget::of(MAX_PROOF_TIME_PER_BATCH).with_floor(1);
+        assert_eq!(prove(&timely), Proof::Same);
+        assert_eq!(prove(&timely), Proof::Same);
     }
 
     /// MAX_DECODED_BYTES at its boundary, checked on what the frames' headers claim,
