@@ -77,6 +77,12 @@ pub struct HostFinding {
     /// in the console's copy), `console` for one the console raised (its trail record's
     /// time then tells it apart). Empty when not known (a test's).
     pub source: String,
+    /// For one the console raised: the enrolment it is about, by the SHA-256 of the
+    /// host's certificate as its record names it (issue 14, session 49, review
+    /// rv46-fleet: a host revoked and enrolled again under its name is another host, and
+    /// the new one's state must not close the old one's alert). `None`: not named (a
+    /// host's own finding, or raised by a version before).
+    pub identity: Option<String>,
 }
 
 impl HostFinding {
@@ -111,6 +117,7 @@ impl HostFinding {
             detail: text(finding.get("detail")).unwrap_or_default(),
             time: text(record.get("time")).unwrap_or_default(),
             source: String::new(),
+            identity: None,
         })
     }
 
@@ -196,6 +203,10 @@ pub struct OpenFinding {
     /// For a host's finding: [`HostFinding::key`], what its acknowledgement records.
     #[serde(skip)]
     pub host_key: Option<String>,
+    /// For one the console raised about a host: [`HostFinding::identity`], the enrolment
+    /// it is about (what closes it, never the name alone).
+    #[serde(skip)]
+    host_identity: Option<String>,
     /// One the console raised about a host (not one the host reported): kept in its own
     /// bucket of [`MAX_CONSOLE_HOST_FINDINGS`], so the host's flood never drops it.
     #[serde(skip)]
@@ -875,6 +886,7 @@ impl GuardState {
                 acknowledged: None,
                 host: None,
                 host_key: None,
+                host_identity: None,
                 undone: false,
                 rank: rank(finding.severity),
                 outside: root_raw.is_none_or(|r| !finding.path.starts_with(r)),
@@ -955,6 +967,7 @@ impl GuardState {
                 acknowledged: None,
                 host: Some(host.to_string()),
                 host_key: Some(reported.key(host)),
+                host_identity: reported.identity.clone(),
                 undone: false,
                 rank: rank(reported.severity),
                 outside: true,
@@ -966,20 +979,37 @@ impl GuardState {
         });
     }
 
-    /// Closes the console's own open findings of kind `kind` about host `host` (its
-    /// condition is over, or it is raised anew at this start with what holds now): their
-    /// [`HostFinding::key`]s, for the caller to record them closed on the trail so the
-    /// next start does not list them again (issue 14, session 46: `host-pinned-other`
-    /// once the fleet identity is back to what the host pinned).
-    pub fn close_console_host_findings(&self, host: &str, kind: &str) -> Vec<String> {
+    /// Closes the console's own open findings of kind `kind` about the enrolment of
+    /// certificate `identity` (SHA-256, hex) named `host` (its condition is over, or it
+    /// is raised anew at this start with what holds now): their [`HostFinding::key`]s,
+    /// for the caller to record them closed on the trail so the next start does not list
+    /// them again (issue 14, session 46: `host-pinned-other` once the fleet identity is
+    /// back to what the host pinned). Matched by the enrolment, not the name (session 49,
+    /// review rv46-fleet: after a revocation and an enrolment again under the same name,
+    /// the new host's pin closed the revoked one's alert as "presents again the
+    /// certificate it pinned", which was false). One that names no enrolment (raised by a
+    /// version before) is closed only when `name_is_its_own`: no other enrolment ever held
+    /// the name, so it can only be this host's.
+    pub fn close_console_host_findings(
+        &self,
+        host: &str,
+        identity: &str,
+        kind: &str,
+        name_is_its_own: bool,
+    ) -> Vec<String> {
         self.with(|inner| {
             let root = host_root(host);
             let mut keys = Vec::new();
             inner.open.retain(|f| {
+                let this_host = match f.host_identity.as_deref() {
+                    Some(named) => named.eq_ignore_ascii_case(identity),
+                    None => name_is_its_own,
+                };
                 let closes = f.raised_by_console
                     && f.kind == kind
                     && f.root == root
-                    && f.host.as_deref() == Some(host);
+                    && f.host.as_deref() == Some(host)
+                    && this_host;
                 if closes {
                     keys.extend(f.host_key.clone());
                 }
@@ -2270,6 +2300,7 @@ mod tests {
                 detail: "written by sh (pid 8936)".into(),
                 time: "2026-12-07T13:19:20.989292Z".into(),
                 source: String::new(),
+                identity: None,
             }
         );
         assert!(
@@ -2307,6 +2338,7 @@ mod tests {
             detail: "x".into(),
             time: String::new(),
             source: String::new(),
+            identity: None,
         };
         for i in 0..MAX_OPEN_FINDINGS + 3 {
             state.host_finding("ws-07", &reported(&format!("/srv/pacs/h/{i}")));
@@ -2432,6 +2464,7 @@ mod tests {
             detail: "x".into(),
             time: String::new(),
             source: source.into(),
+            identity: None,
         };
         state.host_finding(
             "h5",
@@ -2470,6 +2503,60 @@ mod tests {
                 .any(|f| f.kind == "host-profile-unapproved"),
             "the oldest of the console's own goes first past its own bound"
         );
+    }
+
+    /// Review rv46-fleet (case5, MUST): a host revoked and enrolled again under the same
+    /// name is another enrolment; what the new one's pin shows closes its own alerts,
+    /// never the revoked one's (the console closed it as "presents again the certificate
+    /// it pinned", false). One raised by a version before (no enrolment named) is closed
+    /// only while the name was never held by another enrolment.
+    #[test]
+    fn a_hosts_alert_is_closed_by_its_enrolment_never_by_its_name() {
+        let state = GuardState::new();
+        let (revoked, new) = ("a".repeat(64), "b".repeat(64));
+        let raised = |identity: Option<&str>, time: &str| HostFinding {
+            severity: Severity::Alert,
+            kind: "host-pinned-other".into(),
+            path: "fleet/h1".into(),
+            detail: "host h1: it pinned another certificate".into(),
+            time: time.into(),
+            source: "console".into(),
+            identity: identity.map(str::to_string),
+        };
+        state.host_finding("h1", &raised(Some(&revoked), "t1"));
+        assert!(
+            state
+                .close_console_host_findings("h1", &new, "host-pinned-other", false)
+                .is_empty(),
+            "the new enrolment of h1 closed the revoked one's alert"
+        );
+        assert_eq!(state.host_open("h1"), (1, 0));
+        // Its own enrolment's closes it (upper or lower case hex: one fingerprint).
+        let key = raised(Some(&revoked), "t1").key("h1");
+        assert_eq!(
+            state.close_console_host_findings(
+                "h1",
+                &revoked.to_uppercase(),
+                "host-pinned-other",
+                false
+            ),
+            [key]
+        );
+        assert_eq!(state.host_open("h1"), (0, 0));
+        // Raised by a version before: the name alone, only when no other enrolment held it.
+        state.host_finding("h1", &raised(None, "t2"));
+        assert!(
+            state
+                .close_console_host_findings("h1", &new, "host-pinned-other", false)
+                .is_empty()
+        );
+        assert_eq!(
+            state
+                .close_console_host_findings("h1", &new, "host-pinned-other", true)
+                .len(),
+            1
+        );
+        assert_eq!(state.host_open("h1"), (0, 0));
     }
 
     /// Review rv45-fleet (case18): a finding's number is never one a former run of the

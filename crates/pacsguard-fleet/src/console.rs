@@ -256,9 +256,15 @@ pub const MAX_HOST_NAME_LABEL: usize = 63;
 /// `h3`) are refused with the rule. Names enrolled by a version before keep working
 /// ([`check_host_name`] still holds for them).
 pub fn check_new_host_name(name: &str) -> Result<(), String> {
+    check_rfc1123_host_name(name).map_err(|rule| format!("{rule} (--name NAME)"))
+}
+
+/// [`check_new_host_name`]'s rule, the setting that gives the name left to the caller
+/// (`serve` takes the system's host name, and has no `--name`: review rv46-fleet case8).
+pub fn check_rfc1123_host_name(name: &str) -> Result<(), String> {
     let rule = || {
         format!(
-            "host name {name:?}: an RFC 1123 host name: labels of letters, digits and '-' (not first or last), at most {MAX_HOST_NAME_LABEL} each, joined by single dots, no trailing dot, at most {MAX_HOST_NAME} in all (--name NAME)"
+            "host name {name:?}: an RFC 1123 host name: labels of letters, digits and '-' (not first or last), at most {MAX_HOST_NAME_LABEL} each, joined by single dots, no trailing dot, at most {MAX_HOST_NAME} in all"
         )
     };
     // The one rule said, whichever part of it the name breaks (a letter beyond ASCII
@@ -553,13 +559,25 @@ const UNKNOWN_PINS_NAMED: usize = 5;
 /// What [`Fleet::check_pins`] found: each enrolled (not revoked) host by its pin.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PinCheck {
-    /// Hosts that pinned another certificate than the one presented: (name, pinned).
-    pub elsewhere: Vec<(String, String)>,
+    /// Hosts that pinned another certificate than the one presented (`pinned`: as
+    /// `serve` prints it).
+    pub elsewhere: Vec<PinnedHost>,
     /// Hosts that pinned the certificate presented.
-    pub presented: Vec<String>,
+    pub presented: Vec<PinnedHost>,
     /// Hosts whose pin is not kept (enrolled by a version that kept none, and not heard
     /// since a version that keeps them runs).
     pub unknown: Vec<String>,
+}
+
+/// One enrolled host and the console certificate it pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedHost {
+    pub name: String,
+    /// Its enrolment: the SHA-256 of the certificate the console issued it (hex, lower
+    /// case), what its alerts are closed by (a name may be held again after a
+    /// revocation, review rv46-fleet).
+    pub certificate: String,
+    pub pinned: String,
 }
 
 /// The hosts of `hosts` (revoked ones left out) by their pin in `pins` (host certificate
@@ -573,19 +591,85 @@ pub fn compare_pins(hosts: &[HostRow], pins: &[(String, String)], presented: &st
     let presented = crate::normalize_fingerprint(presented);
     let mut check = PinCheck::default();
     for host in hosts.iter().filter(|h| h.revoked.is_none()) {
-        match pins.get(host.fingerprint.as_str()) {
-            Some(pinned)
-                if presented.is_some() && crate::normalize_fingerprint(pinned) == presented =>
-            {
-                check.presented.push(host.name.clone());
-            }
-            Some(pinned) => check
-                .elsewhere
-                .push((host.name.clone(), crate::printed_fingerprint(pinned))),
-            None => check.unknown.push(host.name.clone()),
+        let Some(pinned) = pins.get(host.fingerprint.as_str()) else {
+            check.unknown.push(host.name.clone());
+            continue;
+        };
+        let entry = PinnedHost {
+            name: host.name.clone(),
+            certificate: host.fingerprint.clone(),
+            pinned: crate::printed_fingerprint(pinned),
+        };
+        if presented.is_some() && crate::normalize_fingerprint(pinned) == presented {
+            check.presented.push(entry);
+        } else {
+            check.elsewhere.push(entry);
         }
     }
     check
+}
+
+/// The way back for hosts that pinned another certificate than the fleet listener's
+/// (`presented`, as `serve` prints it), every step named (review rv46-fleet: "enrol
+/// each again" left out the revocation and the host's `fleet/` directory, and `enroll`
+/// refused twice before it worked).
+/// `name`: the host's, or `NAME` where the steps are said of several.
+pub fn pins_way_back(name: &str, presented: &str) -> String {
+    format!(
+        "Either restore HOME/console/cert.pem and key.pem to the certificate pinned (from backup) and restart serve; or enrol the host again, keeping its trail: on the console, pacsguard console revoke-host {name} --reason TEXT, then pacsguard console enrol-token --continue {name}; on the host, stop serve, move HOME/fleet aside (mv HOME/fleet HOME/fleet.old), pacsguard enroll URL --token T --fingerprint {presented} --name {name}, and start serve again"
+    )
+}
+
+/// The line said when the store gave [`pacsguard_store::MAX_HOST_PINS_READ`] pins (it
+/// reads no more: more may be kept), `read` the pins it gave.
+fn pins_read_cut(read: usize) -> Option<String> {
+    (read >= pacsguard_store::MAX_HOST_PINS_READ).then(|| format!(
+        "fleet: the store gave MAX_HOST_PINS_READ ({}) hosts' pins, the most read: hosts whose pin is past it are taken as of unknown pin, neither raised nor cleared by a comparison with the fleet identity",
+        pacsguard_store::MAX_HOST_PINS_READ
+    ))
+}
+
+/// The log's line when a connection `from` refused the certificate `presented` while
+/// the hosts `unknown` have no pin kept: the first [`UNKNOWN_PINS_NAMED`] named, the
+/// count of all, and the cut said (anyone may refuse: a long list is not theirs to make).
+fn unknown_pins_line(from: IpAddr, presented: &str, unknown: &[String]) -> String {
+    let mut named = unknown
+        .iter()
+        .take(UNKNOWN_PINS_NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if unknown.len() > UNKNOWN_PINS_NAMED {
+        named.push_str(&format!(
+            " and {} more, not named (UNKNOWN_PINS_NAMED {UNKNOWN_PINS_NAMED}; console hosts lists them all)",
+            unknown.len() - UNKNOWN_PINS_NAMED
+        ));
+    }
+    format!(
+        "fleet: a connection from {from} refused the certificate the fleet listener presents (SHA-256 fingerprint {presented}); {} host(s) enrolled by a version that kept no pin have not connected since ({named}): if one pinned another certificate (versions before session 45 presented [console] cert to hosts while it was set), it is cut off and falls silent. {}",
+        unknown.len(),
+        pins_way_back("NAME", presented)
+    )
+}
+
+/// What begins the detail of each alert the console raises about a host: its name and
+/// its enrolment (the SHA-256 of the certificate the console issued it), so an alert is
+/// about one enrolment, not whoever holds the name later ([`enrolment_named`]).
+pub fn host_detail_prefix(name: &str, certificate: &str) -> String {
+    format!("host {name} (certificate SHA-256 {certificate}): ")
+}
+
+/// The enrolment the detail of the console's alert about host `name` names
+/// ([`host_detail_prefix`]): `None` for one raised by a version before (`host NAME: `).
+pub fn enrolment_named(name: &str, detail: &str) -> Option<String> {
+    let rest = detail
+        .strip_prefix("host ")?
+        .strip_prefix(name)?
+        .strip_prefix(" (certificate SHA-256 ")?;
+    let (certificate, rest) = rest.split_at_checked(64)?;
+    rest.starts_with("): ")
+        .then(|| crate::normalize_fingerprint(certificate))
+        .flatten()
 }
 
 /// The changes of hosts' states given up after [`MAX_STATE_TRIES`], as the log says
@@ -781,30 +865,30 @@ impl Fleet {
         };
         let hosts = db.hosts()?;
         let pins = db.host_pins()?;
-        if pins.len() >= pacsguard_store::MAX_HOST_PINS_READ {
-            (self.log)(&format!(
-                "fleet: more than MAX_HOST_PINS_READ ({}) hosts' pins in the store: those past it are not compared with the fleet identity",
-                pacsguard_store::MAX_HOST_PINS_READ
-            ));
+        if let Some(line) = pins_read_cut(pins.len()) {
+            (self.log)(&line);
         }
         let check = compare_pins(&hosts, &pins, &presented);
         let presented = crate::printed_fingerprint(&presented);
-        let by_name: HashMap<&str, &HostRow> = hosts.iter().map(|h| (h.name.as_str(), h)).collect();
+        let by_certificate: HashMap<&str, &HostRow> =
+            hosts.iter().map(|h| (h.fingerprint.as_str(), h)).collect();
         let mut raise = Vec::new();
         if let Ok(mut known) = self.pins.lock() {
-            for name in &check.presented {
-                if let Some(host) = by_name.get(name.as_str()) {
-                    known.kept.insert(host.fingerprint.clone());
-                }
+            for host in &check.presented {
+                known.kept.insert(host.certificate.clone());
             }
-            for (name, pinned) in &check.elsewhere {
-                if let Some(host) = by_name.get(name.as_str())
-                    && known
-                        .raised
-                        .insert((host.fingerprint.clone(), pinned.clone()))
+            for PinnedHost {
+                certificate,
+                pinned,
+                ..
+            } in &check.elsewhere
+            {
+                if let Some(host) = by_certificate.get(certificate.as_str())
+                    && known.raised.insert((certificate.clone(), pinned.clone()))
                 {
                     raise.push((*host, format!(
-                        "it pinned the console's certificate of SHA-256 fingerprint {pinned} at its enrolment, and the fleet listener presents {presented} now: the host refuses every connection, nothing of it arrives. Restore HOME/console/cert.pem and key.pem to the certificate it pinned (from backup), or enrol the host again with the fingerprint presented (pacsguard enroll URL --token T --fingerprint {presented})"
+                        "it pinned the console's certificate of SHA-256 fingerprint {pinned} at its enrolment, and the fleet listener presents {presented} now: the host refuses every connection, nothing of it arrives. {}",
+                        pins_way_back(&host.name, &presented)
                     )));
                 }
             }
@@ -818,22 +902,7 @@ impl Fleet {
                 // the upgrade). Said once a run; a host really cut off falls silent and
                 // its silence is raised as every silence is.
                 known.unknown_said = true;
-                let named = check
-                    .unknown
-                    .iter()
-                    .take(UNKNOWN_PINS_NAMED)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (self.log)(&format!(
-                    "fleet: a connection from {from} refused the certificate the fleet listener presents (SHA-256 fingerprint {presented}); {} host(s) enrolled by a version that kept no pin have not connected since ({named}{}): if one pinned another certificate (versions before session 45 presented [console] cert to hosts while it was set), it is cut off and falls silent. Restore HOME/console/cert.pem and key.pem to the certificate it pinned, or enrol it again with the fingerprint presented",
-                    check.unknown.len(),
-                    if check.unknown.len() > UNKNOWN_PINS_NAMED {
-                        ", ..."
-                    } else {
-                        ""
-                    }
-                ));
+                (self.log)(&unknown_pins_line(from, &presented, &check.unknown));
             }
         }
         for (host, detail) in raise {
@@ -1358,7 +1427,10 @@ impl Fleet {
             host_path(&host.name),
             kind,
             Severity::Alert,
-            format!("host {}: {detail}", host.name),
+            format!(
+                "{}{detail}",
+                host_detail_prefix(&host.name, &host.fingerprint)
+            ),
         )
     }
 
@@ -3632,6 +3704,57 @@ mod tests {
             .expect("enrolled");
         (dir, store, db, peer, id)
     }
+    /// Review rv46-fleet: the line of a refused handshake names at most
+    /// [`UNKNOWN_PINS_NAMED`] hosts of unknown pin, counts all, and says the cut.
+    #[test]
+    fn a_refusal_names_at_most_unknown_pins_named_hosts_and_says_the_rest() {
+        let from = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let hosts: Vec<String> = (0..=UNKNOWN_PINS_NAMED)
+            .map(|i| format!("ws-{i:02}"))
+            .collect();
+        let line = unknown_pins_line(from, "AB:CD", &hosts[..UNKNOWN_PINS_NAMED]);
+        assert!(!line.contains("UNKNOWN_PINS_NAMED"), "{line}");
+        assert!(
+            line.contains(&format!("{UNKNOWN_PINS_NAMED} host(s)")),
+            "{line}"
+        );
+        let line = unknown_pins_line(from, "AB:CD", &hosts);
+        let last = &hosts[UNKNOWN_PINS_NAMED];
+        assert!(!line.contains(last.as_str()), "{last} named: {line}");
+        for named in &hosts[..UNKNOWN_PINS_NAMED] {
+            assert!(line.contains(named.as_str()), "{named}: {line}");
+        }
+        assert!(
+            line.contains(&format!("{} host(s)", UNKNOWN_PINS_NAMED + 1))
+                && line.contains("and 1 more, not named (UNKNOWN_PINS_NAMED"),
+            "{line}"
+        );
+        assert!(line.contains("--fingerprint AB:CD"), "{line}");
+    }
+
+    /// Reaching [`pacsguard_store::MAX_HOST_PINS_READ`] (the store reads no more) is
+    /// said; one fewer is not.
+    #[test]
+    fn reaching_max_host_pins_read_is_said() {
+        assert_eq!(pins_read_cut(pacsguard_store::MAX_HOST_PINS_READ - 1), None);
+        let said = pins_read_cut(pacsguard_store::MAX_HOST_PINS_READ).expect("said");
+        assert!(said.contains("MAX_HOST_PINS_READ"), "{said}");
+    }
+
+    /// Review rv46-fleet (MUST): each alert the console raises about a host names its
+    /// enrolment, read back exactly; one of a version before names none.
+    #[test]
+    fn the_consoles_alert_names_the_hosts_enrolment() {
+        let certificate = "0f".repeat(32);
+        let detail = format!("{}it is silent", host_detail_prefix("h1", &certificate));
+        assert_eq!(enrolment_named("h1", &detail), Some(certificate.clone()));
+        assert_eq!(enrolment_named("h", &detail), None);
+        assert_eq!(enrolment_named("h1", "host h1: it is silent"), None);
+        assert_eq!(
+            enrolment_named("h1", "host h1 (certificate SHA-256 0f0f): x"),
+            None
+        );
+    }
 
     /// Issue 14, session 46 (review rv45-fleet, MUST): a host pinned the certificate the
     /// fleet listener presented at its enrolment (kept then, per host); a console that
@@ -3719,16 +3842,34 @@ mod tests {
         ] {
             assert!(alert.detail.contains(&named), "{named} in {}", alert.detail);
         }
-        assert!(
-            alert.detail.contains("Restore HOME/console/cert.pem"),
+        // About this enrolment, and every step of the way back named (review rv46-fleet).
+        let ward_7 = db.hosts().expect("hosts")[0].fingerprint.clone();
+        assert_eq!(
+            enrolment_named("ward-7", &alert.detail).as_deref(),
+            Some(ward_7.as_str()),
             "{}",
             alert.detail
         );
+        for step in [
+            "restore HOME/console/cert.pem and key.pem",
+            "pacsguard console revoke-host ward-7 --reason",
+            "pacsguard console enrol-token --continue ward-7",
+            "mv HOME/fleet HOME/fleet.old",
+            "--name ward-7",
+        ] {
+            assert!(alert.detail.contains(step), "{step} in {}", alert.detail);
+        }
         // Compared at start with the pinned one presented: nothing to raise.
         let hosts = db.hosts().expect("hosts");
         let pins = db.host_pins().expect("pins");
         let back = compare_pins(&hosts, &pins, &crate::printed_fingerprint(&pinned));
-        assert_eq!(back.presented, ["ward-7"]);
+        assert_eq!(
+            back.presented
+                .iter()
+                .map(|h| (h.name.as_str(), h.certificate.as_str()))
+                .collect::<Vec<_>>(),
+            [("ward-7", ward_7.as_str())]
+        );
         assert!(
             back.elsewhere.is_empty() && back.unknown.is_empty(),
             "{back:?}"
@@ -3736,7 +3877,11 @@ mod tests {
         let away = compare_pins(&hosts, &pins, &presented);
         assert_eq!(
             away.elsewhere,
-            [("ward-7".to_string(), crate::printed_fingerprint(&pinned))]
+            [PinnedHost {
+                name: "ward-7".into(),
+                certificate: ward_7.clone(),
+                pinned: crate::printed_fingerprint(&pinned)
+            }]
         );
         // A host enrolled by a version that kept no pin is not known, not "elsewhere".
         let unknown = compare_pins(&hosts, &[], &presented);

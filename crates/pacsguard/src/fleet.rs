@@ -147,6 +147,16 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         })
                     );
                 }
+                // The counts too, on stderr as without --json: stdout stays one host a
+                // line (review rv46-fleet: --json gave no count).
+                let unapproved = hosts
+                    .iter()
+                    .filter(|h| h.revoked.is_none())
+                    .filter_map(profile_of)
+                    .filter(|p| !p.in_effect())
+                    .count();
+                let counts = host_counts(home, &mut *db, &hosts, unapproved);
+                eprintln!("{}", serde_json::json!({ "counts": counts.to_json() }));
             } else {
                 for h in &hosts {
                     let profile = match profile_of(h) {
@@ -203,13 +213,10 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                     .filter_map(profile_of)
                     .filter(|p| !p.in_effect())
                     .count();
-                let counts = pacsguard_console::host_counts::HostCounts::of(
-                    hosts
-                        .iter()
-                        .map(|h| (h.revoked.is_some(), h.state.as_str(), h.last_contact)),
-                    unapproved,
+                eprintln!(
+                    "pacsguard: {}",
+                    host_counts(home, &mut *db, &hosts, unapproved)
                 );
-                eprintln!("pacsguard: {counts}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1114,7 +1121,40 @@ fn console_host_finding(record: &[u8]) -> Option<(String, pacsguard_console::gua
         .strip_prefix(pacsguard_fleet::console::HOST_PATH_PREFIX)?
         .to_string();
     found.source = "console".into();
+    // The enrolment it is about, as the console wrote it (its own trail): what closes it
+    // (review rv46-fleet: a name is held again after a revocation).
+    found.identity = pacsguard_fleet::console::enrolment_named(&host, &found.detail);
     Some((host, found))
+}
+
+/// What `console hosts` counts ([`pacsguard_console::host_counts::HostCounts`]), with
+/// the hosts whose kept pin is another certificate than the fleet identity
+/// (`HOME/console/cert.pem`, read, never made here): cut off whatever their state says
+/// (review rv46-fleet: the counts did not show `host-pinned-other`).
+fn host_counts(
+    home: &Home,
+    db: &mut dyn pacsguard_store::FleetStore,
+    hosts: &[pacsguard_store::HostRow],
+    unapproved: usize,
+) -> pacsguard_console::host_counts::HostCounts {
+    let pinned_other = pacsguard_console::tls::fleet_identity_exists(&home.dir)
+        .then(|| pacsguard_console::tls::fleet_identity(&home.dir, Vec::new()).ok())
+        .flatten()
+        .and_then(|identity| {
+            let pins = db.host_pins().ok()?;
+            Some(
+                pacsguard_fleet::console::compare_pins(hosts, &pins, &identity.fingerprint)
+                    .elsewhere
+                    .len(),
+            )
+        });
+    pacsguard_console::host_counts::HostCounts::of(
+        hosts
+            .iter()
+            .map(|h| (h.revoked.is_some(), h.state.as_str(), h.last_contact)),
+        unapproved,
+    )
+    .with_pinned_other(pinned_other)
 }
 
 /// The most records of each host's trail the console reads at its start to list again
@@ -1363,11 +1403,10 @@ fn check_pins_at_start(
     let compared = pool.get().and_then(|mut db| {
         let hosts = pacsguard_store::FleetStore::hosts(&mut *db)?;
         let pins = pacsguard_store::FleetStore::host_pins(&mut *db)?;
-        Ok(pacsguard_fleet::console::compare_pins(
-            &hosts, &pins, &presented,
-        ))
+        let compared = pacsguard_fleet::console::compare_pins(&hosts, &pins, &presented);
+        Ok((hosts, compared))
     });
-    let compared = match compared {
+    let (hosts, compared) = match compared {
         Ok(compared) => compared,
         Err(e) => {
             say(&format!(
@@ -1381,8 +1420,24 @@ fn check_pins_at_start(
         uid: nix::unistd::geteuid().as_raw(),
         sudo_user: None,
     };
-    let close = |host: &str, why: &str| -> usize {
-        let keys = guard.close_console_host_findings(host, kind);
+    // An alert raised by a version before names no enrolment: it is this host's only
+    // when no other enrolment (a revoked one) ever held the name.
+    let name_is_its_own = |name: &str| {
+        let key = pacsguard_store::host_name_key(name);
+        hosts
+            .iter()
+            .filter(|h| pacsguard_store::host_name_key(&h.name) == key)
+            .count()
+            == 1
+    };
+    let close = |enrolled: &pacsguard_fleet::console::PinnedHost, why: &str| -> usize {
+        let host = enrolled.name.as_str();
+        let keys = guard.close_console_host_findings(
+            host,
+            &enrolled.certificate,
+            kind,
+            name_is_its_own(host),
+        );
         for key in &keys {
             let detail = pacsguard_console::guard::host_acknowledgement_detail(
                 &format!("console closed {kind} of host {host}: {why}"),
@@ -1407,10 +1462,10 @@ fn check_pins_at_start(
             "the fleet listener presents again the certificate it pinned (SHA-256 fingerprint {presented})"
         );
         if close(host, &why) > 0 {
-            say(&format!("host {host}: {kind} closed: {why}"));
+            say(&format!("host {}: {kind} closed: {why}", host.name));
         }
     }
-    for (host, _) in &compared.elsewhere {
+    for host in &compared.elsewhere {
         // Raised anew just below with what holds now: one open, not one per start.
         close(host, "raised anew at this start");
     }
@@ -1433,14 +1488,15 @@ fn check_pins_at_start(
     if !compared.elsewhere.is_empty() {
         let count = compared.elsewhere.len();
         say(&format!(
-            "WARNING: {count} enrolled host(s) pinned another certificate at enrolment than the fleet identity presented now (SHA-256 fingerprint {presented}) and are cut off: {}; raised as {kind} on the alerts page. Restore HOME/console/cert.pem and key.pem to the certificate they pinned, or enrol each again with the fingerprint presented",
+            "WARNING: {count} enrolled host(s) pinned another certificate at enrolment than the fleet identity presented now (SHA-256 fingerprint {presented}) and are cut off: {}; raised as {kind} on the alerts page. For each (NAME): {}",
             named(
                 &mut compared
                     .elsewhere
                     .iter()
-                    .map(|(host, pinned)| format!("{host} (pinned {pinned})")),
+                    .map(|host| format!("{} (pinned {})", host.name, host.pinned)),
                 count
-            )
+            ),
+            pacsguard_fleet::console::pins_way_back("NAME", &presented)
         ));
     }
     if !compared.unknown.is_empty() {
@@ -1535,9 +1591,10 @@ pub fn fleet_certificate(
     match (&kept, &enrolled) {
         (Ok(Some(kept)), Ok(n)) if *kept != identity.fingerprint && *n > 0 => {
             let text = format!(
-                "the fleet identity presented to hosts is NOT the one they pinned: {} has the SHA-256 fingerprint {}, the fleet's store kept {kept} when the identity was first made; the {n} enrolled host(s) pinned that one and are cut off. Restore HOME/console/cert.pem and key.pem from backup (both files) and start again; only if the old identity is lost for good, enrol each host again with the new fingerprint",
+                "the fleet identity presented to hosts is NOT the one they pinned: {} has the SHA-256 fingerprint {}, the fleet's store kept {kept} when the identity was first made; the {n} enrolled host(s) pinned that one and are cut off. Restore HOME/console/cert.pem and key.pem from backup (both files) and start again; only if the old identity is lost for good, enrol each host again. For each (NAME): {}",
                 identity.cert_path.display(),
-                identity.fingerprint
+                identity.fingerprint,
+                pacsguard_fleet::console::pins_way_back("NAME", &identity.fingerprint)
             );
             say(&format!("WARNING: {text}"));
             warn(&text);

@@ -480,12 +480,22 @@ fn say(text: &str) {
 /// rv45-fleet case20). Left out and said: the console answers to its addresses and
 /// `localhost`, and guards all the same.
 fn certificate_host_name() -> Option<String> {
-    let name = pacsguard_engine::hostname();
-    match pacsguard_fleet::console::check_new_host_name(&name) {
-        Ok(()) => Some(name),
+    // Asked for twice at start (the names the console answers to, its certificate's):
+    // checked and said once (review rv46-fleet case8: the warning was printed twice).
+    static CHECKED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| checked_host_name(&pacsguard_engine::hostname(), say))
+        .clone()
+}
+
+/// `name` if it is an RFC 1123 host name; else `None`, said with the settings that
+/// matter to `serve` (it has no `--name`: the system's host name, `[console] cert`).
+fn checked_host_name(name: &str, say: impl Fn(&str)) -> Option<String> {
+    match pacsguard_fleet::console::check_rfc1123_host_name(name) {
+        Ok(()) => Some(name.to_string()),
         Err(rule) => {
             say(&format!(
-                "warning: this system's {rule}: left out of the console's certificates (browsers and hosts reach it by address)"
+                "warning: this system's {rule}: left out of the console's certificates (browsers and hosts reach it by address). For a name in them, give [console] cert and key (a certificate of yours, for browsers), or set a system host name that is one (hostnamectl set-hostname NAME) before the first start, which makes HOME/console/cert.pem"
             ));
             None
         }
@@ -1178,6 +1188,25 @@ pub fn run(
 
 #[cfg(test)]
 mod tests {
+    /// Review rv46-fleet case8: a system host name that is no RFC 1123 name is said
+    /// naming the settings `serve` has (it has no `--name`); a good one is kept.
+    #[test]
+    fn a_system_host_name_left_out_names_the_settings_serve_has() {
+        let said = std::cell::RefCell::new(Vec::new());
+        let say = |line: &str| said.borrow_mut().push(line.to_string());
+        assert_eq!(checked_host_name("ws-12", say).as_deref(), Some("ws-12"));
+        assert!(said.borrow().is_empty());
+        assert_eq!(checked_host_name("Röntgen-1", say), None);
+        let said = said.into_inner();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(!said[0].contains("--name"), "{}", said[0]);
+        assert!(
+            said[0].contains("[console] cert") && said[0].contains("hostnamectl"),
+            "{}",
+            said[0]
+        );
+    }
+
     use super::*;
 
     fn intact(guard: &GuardState) -> (bool, String) {

@@ -866,11 +866,16 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
     let shown = stdout(&out);
     let alert = shown
         .lines()
-        .rfind(|l| l.contains("console finding findings host us-4: it pinned"))
+        .rfind(|l| {
+            // Named by its enrolment too (review rv46-fleet).
+            l.contains("console finding findings host us-4 (certificate SHA-256 ")
+                && l.contains("): it pinned")
+        })
         .unwrap_or_else(|| panic!("a console alert about us-4 on the trail: {shown}"));
     assert!(
         alert.contains(&format!("fingerprint {fingerprint} at its enrolment"))
-            && alert.contains("Restore HOME/console/cert.pem"),
+            && alert.contains("restore HOME/console/cert.pem")
+            && alert.contains("pacsguard console revoke-host us-4"),
         "both fingerprints and the way back: {alert}"
     );
     // The identity restored from backup (the fingerprint kept meanwhile is the other
