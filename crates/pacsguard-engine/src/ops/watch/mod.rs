@@ -739,6 +739,78 @@ struct Pending {
     renamed_in: bool,
 }
 
+/// At most this many paths of one root wait to be judged while its view file failed
+/// and the signed baseline cannot be read ([`Unjudged`]); past it, the whole root is
+/// compared instead, once one of them can be read. Attacker-driven (each change names a
+/// path), so bounded; the whole root holds every path waiting.
+const MAX_UNJUDGED_PATHS: usize = 10_000;
+
+/// What is left unjudged while a view cannot be read: its file failed and the signed
+/// baseline that takes its place cannot be read (another process holds the profile
+/// store). Judged against the failed file, a lookup that failed read as "absent": the
+/// root came out `added <root>: new directory` and a removal the file never took was
+/// said again (issue 15, session 49, case28). Judged once the view falls back.
+#[derive(Debug, Default)]
+struct Unjudged {
+    roots: BTreeMap<usize, UnjudgedRoot>,
+}
+
+#[derive(Debug, Default)]
+struct UnjudgedRoot {
+    paths: BTreeMap<Vec<u8>, Pending>,
+    /// Past [`MAX_UNJUDGED_PATHS`]: the whole root is compared.
+    whole: bool,
+    /// The root's own entry ([`Guard::verify_root_entry`]).
+    root_entry: bool,
+}
+
+impl Unjudged {
+    /// Keeps `paths` of root `index` for later.
+    fn keep(&mut self, index: usize, paths: Vec<Pending>) {
+        let root = self.roots.entry(index).or_default();
+        if !root.whole {
+            for p in paths {
+                match root.paths.get_mut(&p.rel) {
+                    Some(q) => {
+                        q.rehash |= p.rehash;
+                        q.settled |= p.settled;
+                        q.renamed_in |= p.renamed_in;
+                    }
+                    None => {
+                        root.paths.insert(p.rel.clone(), p);
+                    }
+                }
+                if root.paths.len() > MAX_UNJUDGED_PATHS {
+                    root.whole = true;
+                    root.paths.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    fn keep_root_entry(&mut self, index: usize) {
+        self.roots.entry(index).or_default().root_entry = true;
+    }
+
+    /// What root `index` left to judge: the paths (the whole root past the bound) and
+    /// whether its own entry.
+    fn take(&mut self, index: usize) -> Option<(Vec<Pending>, bool)> {
+        let root = self.roots.remove(&index)?;
+        let paths = if root.whole {
+            vec![Pending {
+                rel: Vec::new(),
+                rehash: false,
+                settled: true,
+                renamed_in: false,
+            }]
+        } else {
+            root.paths.into_values().collect()
+        };
+        Some((paths, root.root_entry))
+    }
+}
+
 /// What the main loop hears from the threads beside it.
 #[derive(Debug)]
 pub(crate) enum Msg {
@@ -2087,6 +2159,8 @@ struct Guard<'a> {
     /// While the signed baseline cannot be read for a failed view file: when it is read
     /// again, and the wait before that (see [`BASELINE_RETRY_FIRST`]).
     baseline_retry: Option<(Instant, Duration)>,
+    /// What waits to be judged until a failed view can be read again ([`Unjudged`]).
+    unjudged: Unjudged,
     alert: AlertCommand,
     unwatched: BTreeSet<PathBuf>,
     skip: Vec<(u64, u64)>,
@@ -2338,6 +2412,7 @@ impl<'a> Guard<'a> {
             mass: mass_writers::MassWriters::default(),
             catching_up: false,
             baseline_retry: None,
+            unjudged: Unjudged::default(),
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Views::new(views)),
             views_in_memory,
@@ -2479,6 +2554,104 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
+    /// Whether the view of root `index` still stands on a failed file after the fall-back
+    /// was tried ([`Guard::read_views`]): the signed baseline could not be read. What was
+    /// read from it is not judged ([`Unjudged`]).
+    fn view_unreadable(&self, index: usize) -> Result<bool, EngineError> {
+        Ok(self.views()?.get(index).is_some_and(RootView::disk_failed))
+    }
+
+    /// Leaves `paths` of root `index` (and its own entry when `root_entry`) to be judged
+    /// once its view can be read ([`Guard::judge_unjudged`]): a warning, once while it
+    /// waits, never an `added` or `removed` read from a failed file.
+    fn leave_unjudged(
+        &mut self,
+        index: usize,
+        paths: Vec<Pending>,
+        root_entry: bool,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let Some(root) = self.root_paths.get(index).cloned() else {
+            return Ok(());
+        };
+        // Each path named, as a judgement would have (at most the bound of those kept):
+        // one warning for the root alone left a new file unnamed for as long as the
+        // baseline could not be read (a broken signature: the rest of the run).
+        let named: Vec<PathBuf> = if root_entry {
+            self.unjudged.keep_root_entry(index);
+            vec![root.clone()]
+        } else {
+            let named = paths
+                .iter()
+                .take(MAX_UNJUDGED_PATHS)
+                .map(|p| absolute(&root, &p.rel))
+                .collect();
+            self.unjudged.keep(index, paths);
+            named
+        };
+        let findings: Vec<Finding> = named
+            .into_iter()
+            .map(|path| {
+                Finding::new(
+                    path,
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    "not verified yet: the view file of its root failed and the signed \
+                     baseline cannot be read to take its place; judged once one of them \
+                     can be read"
+                        .to_string(),
+                )
+            })
+            .filter(|f| self.first_report(f))
+            .collect();
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
+    }
+
+    /// Judges what waited while a view could not be read ([`Unjudged`]), for each root
+    /// whose view can be read now (fallen back to the signed baseline, or its file sound).
+    /// `at_stop`: what still waits is said not verified.
+    fn judge_unjudged(&mut self, now: Instant, at_stop: bool) -> Result<(), EngineError> {
+        if self.unjudged.roots.is_empty() {
+            return Ok(());
+        }
+        self.fall_back_before_judging(now)?;
+        let indices: Vec<usize> = self.unjudged.roots.keys().copied().collect();
+        let mut findings = Vec::new();
+        for index in indices {
+            if self.view_unreadable(index)? {
+                if at_stop && let Some(root) = self.root_paths.get(index).cloned() {
+                    self.unjudged.take(index);
+                    findings.push(Finding::new(
+                        root,
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        "not verified: the view file of this root failed and the signed \
+                         baseline could not be read until the stop; changes made here \
+                         since are judged by the next comparison"
+                            .to_string(),
+                    ));
+                }
+                continue;
+            }
+            let Some((paths, root_entry)) = self.unjudged.take(index) else {
+                continue;
+            };
+            if !paths.is_empty() {
+                self.verify(index, paths, now)?;
+            }
+            if root_entry {
+                self.verify_root_entry(index, now)?;
+            }
+        }
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
+    }
+
     fn run(&mut self, stop: &AtomicBool) -> Result<WatchReport, EngineError> {
         // What earlier runs saw, before anything is watched or compared.
         let restored = self.restore_seen()?;
@@ -2617,6 +2790,7 @@ impl<'a> Guard<'a> {
         self.report_unjudged_at_stop(Instant::now())?;
         self.report_late_proofs_at_stop(Instant::now())?;
         self.report_view_troubles(Instant::now())?;
+        self.judge_unjudged(Instant::now(), true)?;
         self.report_unread_at_stop(unread, Instant::now())?;
         self.report_repeats(Instant::now(), true)?;
         // A link-count change still waiting for its names is reported as it stands.
@@ -3066,7 +3240,7 @@ impl<'a> Guard<'a> {
             Severity::Warning,
             format!(
                 "the signed baseline cannot be read ({error}), so the failed view file of \
-                 {} is still judged against (changes there may be taken for arrivals); \
+                 {} is not judged against (the changes there wait, said not verified); \
                  read again every {} s at most",
                 roots.join(", "),
                 BASELINE_RETRY_MAX.as_secs()
@@ -4743,6 +4917,18 @@ impl<'a> Guard<'a> {
         else {
             return Ok(());
         };
+        if self.view_unreadable(index)? {
+            let paths = rels
+                .iter()
+                .map(|rel| Pending {
+                    rel: rel.clone(),
+                    rehash: rehash.contains(rel),
+                    settled: settled.contains(rel),
+                    renamed_in: renamed_in.contains(rel),
+                })
+                .collect();
+            return self.leave_unjudged(index, paths, false, now);
+        }
         // The walk and the hashing may take minutes on a big tree (the first comparison
         // after the start): the inbox is written to the trail meanwhile.
         let walked = self.draining(|skip| walk_subtrees(&spec, &rels, skip), now);
@@ -4946,6 +5132,9 @@ impl<'a> Guard<'a> {
         else {
             return Ok(());
         };
+        if self.view_unreadable(index)? {
+            return self.leave_unjudged(index, Vec::new(), true, now);
+        }
         let exclude = spec
             .exclude_set()
             .map_err(|e| EngineError::Usage(format!("watch: {}: {e}", escape_path(&spec.path))))?;
@@ -7269,6 +7458,20 @@ impl<'a> Guard<'a> {
                 let Some(base) = self.read_view(index, now, |view| view.part(&rels))? else {
                     return Ok(());
                 };
+                if self.view_unreadable(index)? {
+                    // Hashed again once the view can be read: what it holds may have
+                    // moved on by then.
+                    let paths = rels
+                        .iter()
+                        .map(|rel| Pending {
+                            rel: rel.clone(),
+                            rehash: true,
+                            settled: true,
+                            renamed_in: false,
+                        })
+                        .collect();
+                    return self.leave_unjudged(index, paths, false, now);
+                }
                 let was = std::mem::replace(&mut self.catching_up, catch_up);
                 let concluded = self.conclude(index, &base, tree, &rels, &[], Vec::new(), now);
                 self.catching_up = was;
@@ -8594,6 +8797,7 @@ impl<'a> Guard<'a> {
             }
         }
         self.report_view_troubles(now)?;
+        self.judge_unjudged(now, false)?;
         self.return_views_to_disk(now)?;
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
@@ -13267,6 +13471,141 @@ mod tests {
         );
         assert_eq!(v.file(), Some(file.as_path()), "on disk");
         assert!(v.entry(b"a").is_some(), "the run's write kept");
+    }
+
+    /// Findings and notices a guard said, for tests driving a [`Guard`] by hand.
+    #[derive(Default)]
+    struct Heard {
+        findings: Vec<Finding>,
+    }
+
+    impl WatchOutput for Heard {
+        fn finding(&mut self, finding: &Finding) {
+            self.findings.push(finding.clone());
+        }
+        fn notice(&mut self, _text: &str) {}
+        fn open_digest(&self, _root: &str) -> Option<String> {
+            None
+        }
+        fn settled(&mut self, _settled: Settled<'_>) {}
+    }
+
+    /// [`MAX_UNJUDGED_PATHS`]: the paths left unjudged while a view cannot be read are
+    /// kept one by one up to the bound (each once), and past it the whole root, which
+    /// holds them all.
+    #[test]
+    fn paths_left_unjudged_past_the_bound_become_the_whole_root() {
+        let pending = |k: usize| Pending {
+            rel: format!("d/{k}").into_bytes(),
+            rehash: true,
+            settled: true,
+            renamed_in: false,
+        };
+        let mut unjudged = Unjudged::default();
+        unjudged.keep(0, (0..MAX_UNJUDGED_PATHS).map(pending).collect());
+        unjudged.keep(0, vec![pending(0)]);
+        let (paths, root_entry) = unjudged.take(0).expect("kept");
+        assert_eq!(paths.len(), MAX_UNJUDGED_PATHS, "each once");
+        assert!(!root_entry);
+        unjudged.keep(0, (0..=MAX_UNJUDGED_PATHS).map(pending).collect());
+        let (paths, _) = unjudged.take(0).expect("kept");
+        assert_eq!(paths.len(), 1, "the whole root");
+        assert!(paths[0].rel.is_empty());
+        assert!(unjudged.take(0).is_none());
+    }
+
+    /// Issue 15 (session 49, case28): a view file failed (a lock held on it) while the
+    /// signed baseline could not be read either (the profile store locked too), so the
+    /// fall-back could not take its place and the failed file was read: its lookup of the
+    /// root's own entry failed, read as "absent", and the root came out `added <root>:
+    /// new directory` (and a removal was said twice). Seen failing before the change (an
+    /// `added` finding). Now nothing is judged against it: a warning says the root waits,
+    /// and it is judged once the view can be read, against what was there.
+    #[test]
+    fn a_failed_view_with_no_baseline_to_take_its_place_invents_nothing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let mut session = Session::open(home).expect("session");
+        let root = tmp.path().join("tree");
+        std::fs::create_dir(&root).expect("root");
+        std::fs::write(
+            root.join("a.dcm"),
+            pacsguard_testkit::pydicom_sample("CT_small.dcm"),
+        )
+        .expect("a file");
+        let spec = pacsguard_profile::RootSpec {
+            path: root.clone(),
+            policy: pacsguard_profile::Policy::AppendOnly,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let mut tree = walk_subtrees(&spec, &[Vec::new()], &[]).expect("walked");
+        hash_tree(&spec, None, &mut tree, &|_| {});
+        let profile = RootProfile {
+            spec,
+            entries: tree.entries,
+        };
+        let config = WatchConfig {
+            view_on_disk: true,
+            ..WatchConfig::default()
+        };
+        let mut heard = Heard::default();
+        {
+            let mut guard = Guard::new(
+                &mut session,
+                &mut heard,
+                config,
+                vec![profile.clone()],
+                Vec::new(),
+                1,
+            )
+            .expect("guard");
+            assert!(guard.views().expect("views")[0].file().is_some(), "on disk");
+            guard.views().expect("views")[0].fail_for_tests();
+            // The signed baseline not to be read again before an hour: as when it could
+            // not be read a moment ago.
+            let now = Instant::now();
+            guard.baseline_retry = Some((now + Duration::from_secs(3600), BASELINE_RETRY_MAX));
+            guard.verify_root_entry(0, now).expect("verified");
+            guard
+                .verify(
+                    0,
+                    vec![Pending {
+                        rel: Vec::new(),
+                        rehash: false,
+                        settled: true,
+                        renamed_in: false,
+                    }],
+                    now,
+                )
+                .expect("verified");
+            assert!(
+                guard.views().expect("views")[0].disk_failed(),
+                "still failed"
+            );
+            // The baseline read at last: the view falls back, what waited is judged.
+            guard.views().expect("views")[0].fall_back(profile);
+            guard.judge_unjudged(Instant::now(), false).expect("judged");
+            assert!(guard.unjudged.roots.is_empty(), "{:?}", guard.unjudged);
+        }
+        let kinds: Vec<(FindingKind, String)> = heard
+            .findings
+            .iter()
+            .map(|f| (f.kind, f.detail.clone()))
+            .collect();
+        assert!(
+            !kinds
+                .iter()
+                .any(|(k, _)| matches!(k, FindingKind::Added | FindingKind::Removed)),
+            "invented: {kinds:?}"
+        );
+        let waits = kinds
+            .iter()
+            .filter(|(k, d)| *k == FindingKind::NotInspected && d.contains("not verified yet"))
+            .count();
+        assert!(waits >= 1, "said: {kinds:?}");
     }
 
     #[test]

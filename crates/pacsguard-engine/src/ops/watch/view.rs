@@ -1988,6 +1988,13 @@ impl DiskView {
     /// ([`Undo`]), so that no row of the file is checked against a write it never got.
     fn writing(&self, write: impl FnOnce() -> Result<(), StoreError>) -> Result<(), StoreError> {
         if self.db.in_transaction() {
+            if self.tx_failed.get() && self.undo.borrow().is_some() {
+                // A write of this transaction failed already: it is rolled back whole
+                // (below, in the outermost), so a write nested in it is not tried. Each
+                // waited its share of the turn's lock waits and failed, one failure said
+                // per entry (issue 15, session 49: ~1,000 a batch in case28).
+                return Ok(());
+            }
             let done = write();
             if done.is_err() {
                 self.tx_failed.set(true);
@@ -4938,10 +4945,17 @@ mod tests {
             })
             .collect();
         assert!(altered.is_empty(), "{altered:?}");
-        assert!(
-            troubles.iter().any(|t| matches!(t, ViewTrouble::Failed(_))),
-            "{troubles:?}"
-        );
+        // Once a write of a transaction failed, the writes nested in it are not tried:
+        // all are rolled back, each waited its share of the turn and failed (one
+        // failure said per entry, ~1,000 a batch in case28).
+        let failed = troubles
+            .iter()
+            .filter(|t| matches!(t, ViewTrouble::Failed(_)))
+            .count();
+        // (19 before the change; now those of the reads and steps outside the nested
+        // writes, fewer than the 16 entries of one batch.)
+        let per_batch = batch(4).1.len();
+        assert!(failed >= 1 && failed < per_batch, "{failed}: {troubles:?}");
         // The file is as it was before both (rolled back): every row verifies.
         let fell = v.fall_back_streamed();
         assert!(
