@@ -1819,7 +1819,13 @@ impl Kill {
                 self.narrowed = true;
                 list_holds(value, b"1")
             }
-            b'u' | b'U' | b'G' => list_holds(value, b"root") || list_holds(value, b"0"),
+            // A user's or a group's processes, never every process (review rv49-screen:
+            // `pkill -9 -u pacs`, the usual way to log a user out, alerted as a kill of
+            // every process); root's take in init.
+            b'u' | b'U' | b'G' => {
+                self.narrowed = true;
+                list_holds(value, b"root") || list_holds(value, b"0")
+            }
             // Init runs in /init.scope, in the state S (sleeping), older than any.
             b'C' => {
                 self.narrowed = true;
@@ -1829,7 +1835,14 @@ impl Kill {
                 self.narrowed = true;
                 value.contains(&b'S')
             }
-            b'O' | b'N' => true,
+            // Processes in the namespaces of a given one: a container's, as a rule;
+            // init's own when that one is init.
+            b'N' => {
+                self.narrowed = true;
+                list_holds(value, b"1")
+            }
+            // Older than a given age: init and every long-running service.
+            b'O' => true,
             // A terminal (init has none), a pid file, killall's `-y` (younger than).
             _ => {
                 self.narrowed = true;

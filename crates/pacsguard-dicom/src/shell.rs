@@ -11344,6 +11344,9 @@ kill 1 in 10 clonogens per fraction.
             "pkill --signal RTMIN+4 -x init\n",
             "pkill --signal=SIGINT -i SYSTEMD\n",
             "pkill -RTMIN+4 -P 0\n",
+            "pkill -INT -u root\n",
+            "pkill -INT -U 0,1000\n",
+            "pkill --ns 1 -INT\n",
             "pkill -f -INT /sbin/init\n",
             "pkill -x systemd -INT\n",
             "pkill -fx -INT '/lib/systemd/systemd'\n",
@@ -11393,6 +11396,15 @@ kill 1 in 10 clonogens per fraction.
             "killall5 -o 1234 -9\n",
             "killall5 -l\n",
             "The nurse will pkill the old job.\n",
+            // Review rv49-screen: a user's, a group's or a namespace's processes are
+            // not every process (each alerted as one).
+            "pkill -9 -u pacs\n",
+            "pkill -u orthanc\n",
+            "pkill -9 -u pacs,orthanc\n",
+            "pkill -TERM -U 1001\n",
+            "pkill -TERM -G imaging\n",
+            "pkill --ns 4242 -TERM\n",
+            "pkill -KILL --euid dcmexport\n",
         ] {
             assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
         }
