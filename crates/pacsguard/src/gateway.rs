@@ -237,6 +237,13 @@ impl Running {
 /// idle machine passed 60 s beside six busy loops, and data sets were refused "not
 /// screened in time" (session 49, r49-flake). At 3 the relay still takes two thirds of
 /// a core it shares with screening, and screening keeps half its share of a busy host.
+/// Where the kernel groups CPU time by session or cgroup (`sched_autogroup_enabled`, a
+/// systemd unit's `CPUWeight`), the value weighs only inside the gateway's own group:
+/// the starvation needs other work in the same group, as in a test run (review rv49-gate:
+/// busy loops in their own sessions left nice 10 screening in time). The price of 3,
+/// measured by that review on 2 cores under a flood of slow data sets: the relay at
+/// about 5.1 MiB/s against 5.8 at nice 10, the host's own work left 47% of its CPU
+/// against 62%; two screening threads at most either way.
 pub const SCREENING_NICE: i32 = 3;
 
 /// The highest [`SCREENING_NICE`] that keeps screening at least half the CPU weight of a
