@@ -43,7 +43,7 @@ pub const MAX_SHELL_SUBSTITUTION_NESTING: usize = 8;
 pub const MAX_SHELL_LINE_CONTINUATIONS: usize = 1 << 20;
 
 /// Bytes of a command name kept for judging it (longer names are no known command).
-const NAME_KEPT: usize = 64;
+pub const NAME_KEPT: usize = 64;
 
 /// Names of parameters a script gives a value that the model remembers (a `HashSet`
 /// lookup per expansion). Past it every parameter counts as having a value: more
@@ -1232,6 +1232,10 @@ impl std::fmt::Display for Effect {
     }
 }
 
+/// The limit a parse stops at when `pkill` or `killall` signals with a pattern the model
+/// cannot match ([`Kill::unjudged`]): whether it reaches init is not known.
+pub const UNJUDGED_PATTERN: &str = "a pattern of pkill or killall the model does not match";
+
 /// `kill` to `-1`.
 const EVERY_SIGNALLED: &str =
     "every process the sender may signal (-1: as root, every process but init)";
@@ -1272,10 +1276,53 @@ const OTHER_NAMES: [&[u8]; 6] = [
     b"/usr/sbin/sshd -D",
 ];
 
+/// The bytes a bracket expression holds (`[s]`, `[a-z]`, `[^x]`), as a set, and where it
+/// ends (past its `]`); `pattern[at]` is its `[`. `None` for a character class
+/// (`[[:alpha:]]`), an equivalence class or collating element, or no closing `]`: not
+/// judged.
+fn bracket_set(pattern: &[u8], at: usize) -> Option<([u128; 2], usize)> {
+    let mut set = [0u128; 2];
+    let mut add = |b: u8| set[usize::from(b >> 7)] |= 1u128 << (b & 127);
+    let mut i = at + 1;
+    let negated = pattern.get(i) == Some(&b'^');
+    if negated {
+        i += 1;
+    }
+    let mut first = true;
+    loop {
+        let c = *pattern.get(i)?;
+        if c == b']' && !first {
+            break;
+        }
+        first = false;
+        if c == b'[' && matches!(pattern.get(i + 1), Some(b':' | b'=' | b'.')) {
+            return None;
+        }
+        if pattern.get(i + 1) == Some(&b'-') && pattern.get(i + 2).is_some_and(|&e| e != b']') {
+            let end = pattern[i + 2];
+            if end == b'[' || end < c {
+                return None;
+            }
+            for b in c..=end {
+                add(b);
+            }
+            i += 3;
+        } else {
+            add(c);
+            i += 1;
+        }
+    }
+    if negated {
+        set = [!set[0], !set[1]];
+    }
+    Some((set, i + 1))
+}
+
 /// Whether the extended regular expression `pattern` matches `subject` (anywhere, or
 /// `whole`), as regexec does for the forms modelled: literal bytes, `\` escapes of
-/// punctuation, `.`, the quantifiers `*`, `+`, `?`, and `^`/`$` at the ends. `None` for
-/// any other syntax (brackets, groups, alternation): not judged. Linear in
+/// punctuation, `.`, bracket expressions (`[s]`, `[a-z]`, `[^x]`), the quantifiers `*`,
+/// `+`, `?`, and `^`/`$` at the ends. `None` for any other syntax (groups, alternation,
+/// braces, character classes, GNU's `\<`, `\b`, `` \` ``): not judged. Linear in
 /// `pattern.len() * subject.len()` (a set of states, no backtracking).
 fn regex_matches(pattern: &[u8], subject: &[u8], whole: bool, ignore_case: bool) -> Option<bool> {
     let (start, pattern) = match pattern.strip_prefix(b"^") {
@@ -1286,23 +1333,36 @@ fn regex_matches(pattern: &[u8], subject: &[u8], whole: bool, ignore_case: bool)
         Some(rest) if !rest.ends_with(b"\\") => (true, rest),
         _ => (false, pattern),
     };
-    let mut atoms: Vec<(Option<u8>, u8)> = Vec::with_capacity(pattern.len());
+    // Each atom is the set of bytes it matches (bit `b` of the pair).
+    let byte = |b: u8| {
+        let mut set = [0u128; 2];
+        set[usize::from(b >> 7)] |= 1u128 << (b & 127);
+        set
+    };
+    let mut atoms: Vec<([u128; 2], u8)> = Vec::with_capacity(pattern.len());
     let mut i = 0;
     while let Some(&c) = pattern.get(i) {
         let atom = match c {
-            b'.' => None,
+            b'.' => [u128::MAX; 2],
+            b'[' => {
+                let (set, past) = bracket_set(pattern, i)?;
+                i = past - 1;
+                set
+            }
             b'\\' => {
                 i += 1;
                 let escaped = *pattern.get(i)?;
-                if escaped.is_ascii_alphanumeric() {
+                // GNU reads `\<`, `\>`, `` \` `` and `\'` as anchors.
+                if escaped.is_ascii_alphanumeric() || matches!(escaped, b'<' | b'>' | b'`' | b'\'')
+                {
                     return None;
                 }
-                Some(escaped)
+                byte(escaped)
             }
-            b'[' | b']' | b'(' | b')' | b'{' | b'}' | b'|' | b'*' | b'+' | b'?' | b'^' | b'$' => {
+            b']' | b'(' | b')' | b'{' | b'}' | b'|' | b'*' | b'+' | b'?' | b'^' | b'$' => {
                 return None;
             }
-            _ => Some(c),
+            _ => byte(c),
         };
         i += 1;
         let quantifier = match pattern.get(i) {
@@ -1315,14 +1375,11 @@ fn regex_matches(pattern: &[u8], subject: &[u8], whole: bool, ignore_case: bool)
         atoms.push((atom, quantifier));
     }
     let n = atoms.len();
-    let same = |atom: Option<u8>, b: u8| {
-        atom.is_none_or(|a| {
-            if ignore_case {
-                a.eq_ignore_ascii_case(&b)
-            } else {
-                a == b
-            }
-        })
+    let holds = |set: [u128; 2], b: u8| set[usize::from(b >> 7)] >> (b & 127) & 1 != 0;
+    let same = |set: [u128; 2], b: u8| {
+        holds(set, b)
+            || (ignore_case
+                && (holds(set, b.to_ascii_lowercase()) || holds(set, b.to_ascii_uppercase())))
     };
     // An atom that may match nothing lets its state move on at once.
     let close = |states: &mut Vec<bool>| {
@@ -1363,10 +1420,21 @@ fn regex_matches(pattern: &[u8], subject: &[u8], whole: bool, ignore_case: bool)
 
 /// For each way of reading a pattern (bit `i` of the masks is reading `i`: see
 /// [`Kill::pkill_reading`], [`Kill::killall_reading`]), whether it matches init and
-/// whether it matches every process.
-fn pattern_masks(pattern: &[u8], program: Signaller) -> (u8, u8) {
-    let (mut init, mut every) = (0u8, 0u8);
+/// whether it matches every process, and whether the model cannot tell (syntax
+/// [`regex_matches`] does not judge, or a pattern of [`NAME_KEPT`] bytes or more: the
+/// word kept may be cut short).
+fn pattern_masks(pattern: &[u8], program: Signaller) -> (u8, u8, u8) {
+    let (mut init, mut every, mut unjudged) = (0u8, 0u8, 0u8);
+    let cut = pattern.len() >= NAME_KEPT;
     for reading in 0..8u8 {
+        let regex = match program {
+            Signaller::Pkill => true,
+            Signaller::Killall => reading < 4 && reading & 1 != 0,
+            _ => false,
+        };
+        if cut || (regex && regex_matches(pattern, b"", false, false).is_none()) {
+            unjudged |= 1 << reading;
+        }
         let (reaches, all) = match program {
             Signaller::Pkill => {
                 let (exact, full, ignore_case) =
@@ -1400,8 +1468,13 @@ fn pattern_masks(pattern: &[u8], program: Signaller) -> (u8, u8) {
                             *name == pattern
                         }
                     };
+                    // A name with a `/` names a file, compared as a file: the path
+                    // as the kernel resolves it (review rv49-screen: `/sbin/./init`,
+                    // `//sbin//init`, `/proc/1/exe` were clean).
+                    let file = pattern.contains(&b'/').then(|| normal_path(pattern));
                     (
-                        INIT_NAMES.iter().any(same) || INIT_PATHS[..3].iter().any(same),
+                        INIT_NAMES.iter().any(same)
+                            || file.is_some_and(|file| KILLALL_INIT_FILES.contains(&&*file)),
                         false,
                     )
                 }
@@ -1411,7 +1484,43 @@ fn pattern_masks(pattern: &[u8], program: Signaller) -> (u8, u8) {
         init |= u8::from(reaches) << reading;
         every |= u8::from(all) << reading;
     }
-    (init, every)
+    (init, every, unjudged)
+}
+
+/// Init's program as files psmisc's `killall` compares a name with a `/` to (the
+/// link `/proc/1/exe` is init's file; `/usr/sbin/init` is `/sbin/init` where `/sbin`
+/// is a link to it).
+const KILLALL_INIT_FILES: [&[u8]; 6] = [
+    b"/sbin/init",
+    b"/usr/sbin/init",
+    b"/lib/systemd/systemd",
+    b"/usr/lib/systemd/systemd",
+    b"/proc/1/exe",
+    b"/bin/systemd",
+];
+
+/// A path with its doubled `/` and its `.` components dropped and each `..` taking the
+/// component before it away (`//sbin/./init` is `/sbin/init`): as the kernel finds
+/// the file where no link is on the way.
+fn normal_path(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in path.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    let mut normal = Vec::with_capacity(path.len());
+    for part in parts {
+        if !normal.is_empty() || path.starts_with(b"/") {
+            normal.push(b'/');
+        }
+        normal.extend_from_slice(part);
+    }
+    normal
 }
 
 /// Whether the comma-separated `list` (a selector's value) holds `item`.
@@ -1485,6 +1594,10 @@ struct Kill {
     /// ([`pattern_masks`]).
     init_mask: u8,
     every_mask: u8,
+    /// For each way of reading them, whether the model cannot tell ([`pattern_masks`]).
+    unjudged_mask: u8,
+    /// killall `-u`: with no name it signals the user's processes (psmisc).
+    killall_user: bool,
     /// pkill `-x`, `-f`, `-i`; killall `-r`, `-I`.
     exact: bool,
     full: bool,
@@ -1528,6 +1641,8 @@ impl Kill {
             patterns: 0,
             init_mask: 0,
             every_mask: 0,
+            unjudged_mask: 0,
+            killall_user: false,
             exact: false,
             full: false,
             ignore_case: false,
@@ -1592,7 +1707,8 @@ impl Kill {
                 let (init, every) = if self.patterns == 0 {
                     // pkill with selectors only: every process they select; with
                     // neither, and killall without names, nothing is sent.
-                    if self.program == Signaller::Killall || !self.selected {
+                    // psmisc's killall takes no name with `-u`: the user's processes.
+                    if !(self.selected && (self.program == Signaller::Pkill || self.killall_user)) {
                         return None;
                     }
                     (true, true)
@@ -1616,6 +1732,31 @@ impl Kill {
                 None
             }
         }
+    }
+
+    /// Whether the command would act were its pattern to match init or every process
+    /// and the model cannot tell whether it does ([`pattern_masks`]): said as
+    /// [`UNJUDGED_PATTERN`], never taken as "no match" (review rv49-screen: `pkill -INT
+    /// '[s]ystemd'`, `'(systemd|init)'` were clean; procps reboots the machine).
+    fn unjudged(&self) -> bool {
+        if self.unknown
+            || self.patterns == 0
+            || self.signal_next
+            || self.value_next
+            || self.option_value_next.is_some()
+            || self.at_end().is_some()
+        {
+            return false;
+        }
+        let reading = match self.program {
+            Signaller::Pkill => self.pkill_reading(),
+            Signaller::Killall => self.killall_reading(),
+            Signaller::Kill | Signaller::Killall5 => return false,
+        };
+        let signal = self.signal.unwrap_or(15);
+        self.unjudged_mask >> reading & 1 != 0
+            && ((init_effect(signal).is_some() && !self.init_left_out)
+                || (!self.narrowed && !SIGNALS_NO_PROCESS_DIES_OF.contains(&signal)))
     }
 
     /// pkill's way of reading its pattern: bit 0 `-x`, 1 `-f`, 2 `-i`.
@@ -1702,21 +1843,30 @@ impl Kill {
     /// pattern); one pattern, an extended regular expression matched against the
     /// command name (`-f`: the command line), `-x` whole, `-i` in any case.
     fn read_pkill(&mut self, word: &[u8]) -> KillWord {
-        if !self.options_ended && word.len() > 1 && word[0] == b'-' {
-            if let Some(n) = signal_number(&word[1..]) {
-                if self.signal_word {
-                    return KillWord::Nothing;
-                }
-                self.signal_word = true;
-                self.signal = Some(n);
-                return KillWord::Read;
+        // procps takes the signal word out of its arguments before getopt reads them,
+        // after `--` too (review rv49-screen: `pkill -x -- -INT systemd` reboots).
+        if word.len() > 1
+            && word[0] == b'-'
+            && let Some(n) = pkill_signal_number(&word[1..])
+        {
+            if self.signal_word {
+                return KillWord::Nothing;
             }
+            self.signal_word = true;
+            self.signal = Some(n);
+            return KillWord::Read;
+        }
+        if !self.options_ended && word.len() > 1 && word[0] == b'-' {
             if let Some(long) = word[1..].strip_prefix(b"-") {
                 if long.is_empty() {
                     self.options_ended = true;
                     return KillWord::Read;
                 }
                 let (name, value) = split_long(long);
+                // getopt_long takes a unique prefix (`--sig=INT`, `--exa`).
+                let Some(name) = long_option(PKILL_LONG_OPTIONS, name) else {
+                    return KillWord::Nothing;
+                };
                 let letter = match name {
                     b"signal" => {
                         return match value {
@@ -1807,6 +1957,9 @@ impl Kill {
     /// A selector's value (pkill's `-P 0`, `-u root`; killall's `-u`, `-y`): whether
     /// init passes it, and whether it keeps to a few processes.
     fn select(&mut self, option: u8, value: &[u8]) {
+        if option == b'u' && self.program == Signaller::Killall {
+            self.killall_user = true;
+        }
         let passes = match option {
             b'q' | b'o' | b'n' | b'Z' if self.program == Signaller::Killall => true,
             b'q' => return,
@@ -1861,12 +2014,25 @@ impl Kill {
     /// asks first and `-l` lists: nothing is sent.
     fn read_killall(&mut self, word: &[u8]) -> KillWord {
         if !self.options_ended && word.len() > 1 && word[0] == b'-' {
-            if let Some(long) = word[1..].strip_prefix(b"-") {
+            // getopt_long_only: `-signal` is `--signal`, a single letter of its short
+            // options is that one (review rv49-screen: `-signal INT`, `--sig INT`).
+            let single = !word[1..].starts_with(b"-");
+            let long = if single {
+                let (name, _) = split_long(&word[1..]);
+                let short = name.len() == 1 && b"egyoilqrsuvwZVIn".contains(&name[0]);
+                (!short && long_option(KILLALL_LONG_OPTIONS, name).is_some()).then_some(&word[1..])
+            } else {
+                Some(&word[2..])
+            };
+            if let Some(long) = long {
                 if long.is_empty() {
                     self.options_ended = true;
                     return KillWord::Read;
                 }
                 let (name, value) = split_long(long);
+                let Some(name) = long_option(KILLALL_LONG_OPTIONS, name) else {
+                    return KillWord::Nothing;
+                };
                 let letter = match name {
                     b"signal" => b's',
                     b"user" => b'u',
@@ -1890,7 +2056,7 @@ impl Kill {
                 return self.killall_value(letter, value);
             }
             if (word[1].is_ascii_uppercase() || word[1].is_ascii_digit())
-                && let Some(n) = signal_number(&word[1..])
+                && let Some(n) = atoi_signal_number(&word[1..])
             {
                 self.signal = Some(n);
                 return KillWord::Read;
@@ -1934,10 +2100,11 @@ impl Kill {
     /// A pattern (pkill) or name (killall): whether it matches init or every process,
     /// in each way the options may yet make it read.
     fn pattern(&mut self, word: &[u8]) {
-        let (init, every) = pattern_masks(word, self.program);
+        let (init, every, unjudged) = pattern_masks(word, self.program);
         self.patterns = self.patterns.saturating_add(1);
         self.init_mask |= init;
         self.every_mask |= every;
+        self.unjudged_mask |= unjudged;
     }
 
     /// sysvinit killall5: each word loses one `-`; `o…` takes the next as pids to
@@ -1960,12 +2127,8 @@ impl Kill {
                 KillWord::Read
             };
         }
-        let digits = arg.iter().take_while(|d| d.is_ascii_digit()).count();
-        let signal = if digits > 0 {
-            signal_number(&arg[..digits])
-        } else {
-            signal_number(arg)
-        };
+        // atoi: blanks and a `+` before the number (`killall5 +9`: review rv49-screen).
+        let signal = atoi_signal_number(arg);
         match signal {
             Some(n) if n > 0 => {
                 self.signal = Some(n);
@@ -1975,8 +2138,14 @@ impl Kill {
         }
     }
 
+    /// A signal option's value, read as the program reads it.
     fn read_signal(&mut self, spec: &[u8]) -> KillWord {
-        match signal_number(spec) {
+        let signal = match self.program {
+            Signaller::Pkill => pkill_signal_number(spec),
+            Signaller::Killall => atoi_signal_number(spec),
+            Signaller::Kill | Signaller::Killall5 => signal_number(spec),
+        };
+        match signal {
             Some(n) => {
                 self.signal = Some(n);
                 KillWord::Read
@@ -2022,6 +2191,105 @@ fn expanded_value(bytes: &[u8], word: &Word) -> Option<Vec<u8>> {
         .iter()
         .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'_'))
         .then(|| value.to_vec())
+}
+
+/// procps pkill's long options (procps-ng 4, pgrep.c), for getopt_long's prefixes.
+const PKILL_LONG_OPTIONS: &[&[u8]] = &[
+    b"signal",
+    b"count",
+    b"cgroup",
+    b"delimiter",
+    b"list-name",
+    b"list-full",
+    b"full",
+    b"pgroup",
+    b"group",
+    b"ignore-ancestors",
+    b"ignore-case",
+    b"newest",
+    b"oldest",
+    b"older",
+    b"parent",
+    b"session",
+    b"terminal",
+    b"euid",
+    b"uid",
+    b"inverse",
+    b"lightweight",
+    b"exact",
+    b"pidfile",
+    b"logpidfile",
+    b"echo",
+    b"runstates",
+    b"ns",
+    b"nslist",
+    b"queue",
+    b"require-handler",
+    b"help",
+    b"version",
+];
+
+/// psmisc killall's long options (killall.c), for getopt_long_only's prefixes.
+const KILLALL_LONG_OPTIONS: &[&[u8]] = &[
+    b"exact",
+    b"ignore-case",
+    b"process-group",
+    b"younger-than",
+    b"older-than",
+    b"interactive",
+    b"list",
+    b"quiet",
+    b"regexp",
+    b"signal",
+    b"user",
+    b"verbose",
+    b"version",
+    b"wait",
+    b"ns",
+    b"context",
+    b"help",
+];
+
+/// The long option `name` names as getopt_long reads it: the option itself, or the
+/// one option it is a prefix of. `None` for none, or a prefix of several (getopt
+/// fails: nothing is sent).
+fn long_option(options: &[&'static [u8]], name: &[u8]) -> Option<&'static [u8]> {
+    if let Some(&exact) = options.iter().find(|&&option| option == name) {
+        return Some(exact);
+    }
+    let mut found = options.iter().filter(|option| option.starts_with(name));
+    match (found.next(), found.next()) {
+        (Some(&option), None) if !name.is_empty() => Some(option),
+        _ => None,
+    }
+}
+
+/// The signal procps reads from a word (without its `-`): a name, or a number as
+/// strtol reads it, blanks and a `+` before it (`-+2`, `-' 2'` are INT: review
+/// rv49-screen).
+fn pkill_signal_number(spec: &[u8]) -> Option<u8> {
+    signal_number(spec).or_else(|| {
+        let number = spec.trim_ascii_start();
+        let number = number.strip_prefix(b"+").unwrap_or(number);
+        number
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+            .then(|| signal_number(number))
+            .flatten()
+    })
+}
+
+/// The signal psmisc reads from a number as atoi does (`2x` is INT: review
+/// rv49-screen), or from a name.
+fn atoi_signal_number(spec: &[u8]) -> Option<u8> {
+    let number = spec.trim_ascii_start();
+    let number = number.strip_prefix(b"+").unwrap_or(number);
+    let digits = number.iter().take_while(|d| d.is_ascii_digit()).count();
+    if digits > 0 {
+        signal_number(&number[..digits])
+    } else {
+        signal_number(spec)
+    }
 }
 
 /// A long option's name and its `=value`.
@@ -3190,6 +3458,11 @@ impl Parser<'_> {
             self.effect = candidate
                 .ended_effect()
                 .map(|effect| (candidate.at, effect));
+        } else if let Some(candidate) = self.program_candidate
+            && candidate.kill.as_ref().is_some_and(Kill::unjudged)
+            && !self.context.operand_needed
+        {
+            self.limit.get_or_insert((UNJUDGED_PATTERN, candidate.at));
         }
         self.name_vanished = false;
         self.weak_current = false;
@@ -4399,7 +4672,17 @@ mod tests {
             (b"sys", b"systemd", true, Some(false)),
             (b"s+y", b"ssystemd", false, Some(true)),
             (b"\\.", b"a.b", false, Some(true)),
-            (b"[s]ystemd", b"systemd", false, None),
+            // Review rv49-screen: bracket expressions are matched (pgrep '[s]ystemd'
+            // lists a process named systemd); GNU's anchors are not judged.
+            (b"[s]ystemd", b"systemd", false, Some(true)),
+            (b"[^s]ystemd", b"systemd", false, Some(false)),
+            (b"[]a-z]+", b"systemd", true, Some(true)),
+            (b"[a-c]", b"systemd", false, Some(false)),
+            (b"[[:alpha:]]", b"systemd", false, None),
+            (b"[s", b"systemd", false, None),
+            (b"\\<systemd", b"systemd", false, None),
+            (b"\\`systemd", b"systemd", false, None),
+            (b"sy{1}stemd", b"systemd", false, None),
             (b"init|x", b"init", false, None),
         ] {
             assert_eq!(
@@ -4415,6 +4698,27 @@ mod tests {
         // Linear: a pattern of many stars against a long subject ends at once.
         let many = b".*".repeat(32);
         assert_eq!(regex_matches(&many, &[b'a'; 4096], true, false), Some(true));
+        // psmisc compares a name with a `/` as the file it is (review rv49-screen).
+        for (path, normal) in [
+            (&b"/sbin/./init"[..], &b"/sbin/init"[..]),
+            (b"//sbin//init", b"/sbin/init"),
+            (b"/usr/lib/../../sbin/init", b"/sbin/init"),
+        ] {
+            assert_eq!(normal_path(path), normal, "{path:?}");
+        }
+        // getopt_long's unique prefixes: `--sig` is signal, `--s` signal or session.
+        assert_eq!(
+            long_option(PKILL_LONG_OPTIONS, b"sig"),
+            Some(&b"signal"[..])
+        );
+        assert_eq!(long_option(PKILL_LONG_OPTIONS, b"ns"), Some(&b"ns"[..]));
+        assert_eq!(long_option(PKILL_LONG_OPTIONS, b"s"), None);
+        // strtol and atoi read the numbers procps and psmisc take.
+        assert_eq!(pkill_signal_number(b"+2"), Some(2));
+        assert_eq!(pkill_signal_number(b" 2"), Some(2));
+        assert_eq!(pkill_signal_number(b"2x"), None);
+        assert_eq!(atoi_signal_number(b"2x"), Some(2));
+        assert_eq!(atoi_signal_number(b"+9"), Some(9));
         for (expression, value) in [
             (&b"1"[..], Some(1)),
             (b" 2-1 ", Some(1)),
