@@ -709,12 +709,19 @@ impl Inner {
     }
 
     /// [`GuardState::host_open`]: the one count of a host's alerts the pages show.
-    fn host_open(&self, host: &str) -> (usize, u64) {
+    /// `identity`: only the findings of that enrolment (certificate SHA-256, hex) and
+    /// those that name none (a host's own, or raised by a version before: which
+    /// enrolment they are about cannot be told); `None`: every one under the name.
+    fn host_open(&self, host: &str, identity: Option<&str>) -> (usize, u64) {
         let root = host_root(host);
+        let of_enrolment = |f: &OpenFinding| match (identity, f.host_identity.as_deref()) {
+            (Some(identity), Some(named)) => named.eq_ignore_ascii_case(identity),
+            _ => true,
+        };
         let open = self
             .open
             .iter()
-            .filter(|f| f.root == root && counts_open(f))
+            .filter(|f| f.root == root && counts_open(f) && of_enrolment(f))
             .count();
         (open, self.dropped.get(&root).copied().unwrap_or(0))
     }
@@ -1024,7 +1031,48 @@ impl GuardState {
     /// the alerts page, and how many of its own were dropped from it: what the hosts
     /// page says of it.
     pub fn host_open(&self, host: &str) -> (usize, u64) {
-        self.with(|inner| inner.host_open(host)).unwrap_or((0, 0))
+        self.with(|inner| inner.host_open(host, None))
+            .unwrap_or((0, 0))
+    }
+
+    /// [`GuardState::host_open`] of one enrolment of host `host`, its certificate's
+    /// SHA-256 `identity`: what the hosts page says of that row. An alert the console
+    /// raised names its enrolment, and counts only there (session 49, review rv49-gate:
+    /// a healthy host enrolled again under a revoked one's name showed the revoked one's
+    /// alerts); a host's own findings and those of a version before name none and count
+    /// under the name. Dropped ones are counted by name (which enrolment is not kept).
+    pub fn enrolment_open(&self, host: &str, identity: &str) -> (usize, u64) {
+        self.with(|inner| inner.host_open(host, Some(identity)))
+            .unwrap_or((0, 0))
+    }
+
+    /// Closes every open finding the console raised about the enrolment of certificate
+    /// `identity` (SHA-256, hex) named `host`, whatever its kind: the enrolment was
+    /// revoked, so what it said (cut off, silent, refused) is over and its way back
+    /// taken (session 49, review rv49-gate: after an honest revocation and enrolment
+    /// again, the revoked one's `host-pinned-other` stayed open for good, still saying
+    /// "re-enrol"). Returns their [`HostFinding::key`]s, for the caller to record them
+    /// closed on the trail so the next start does not list them again. Those that name
+    /// no enrolment are left: they may be another enrolment's of the name.
+    pub fn close_enrolment_findings(&self, host: &str, identity: &str) -> Vec<String> {
+        self.with(|inner| {
+            let root = host_root(host);
+            let mut keys = Vec::new();
+            inner.open.retain(|f| {
+                let closes = f.raised_by_console
+                    && f.root == root
+                    && f.host.as_deref() == Some(host)
+                    && f.host_identity
+                        .as_deref()
+                        .is_some_and(|named| named.eq_ignore_ascii_case(identity));
+                if closes {
+                    keys.extend(f.host_key.clone());
+                }
+                !closes
+            });
+            keys
+        })
+        .unwrap_or_default()
     }
 
     /// The open findings, newest first.
@@ -2557,6 +2605,45 @@ mod tests {
             1
         );
         assert_eq!(state.host_open("h1"), (0, 0));
+    }
+
+    /// Review rv49-gate (MUST): revoking an enrolment closes every alert the console
+    /// raised about it (any kind), never another enrolment's of the name nor one that
+    /// names none; and the hosts page counts a raised alert only on its own enrolment's
+    /// row (the healthy new h1 showed the revoked one's alerts).
+    #[test]
+    fn a_revoked_enrolments_alerts_close_and_count_on_it_alone() {
+        let state = GuardState::new();
+        let (revoked, new) = ("a".repeat(64), "b".repeat(64));
+        let raised = |kind: &str, identity: Option<&str>, source: &str| HostFinding {
+            severity: Severity::Alert,
+            kind: kind.into(),
+            path: "fleet/h1".into(),
+            detail: format!("host h1: {kind}"),
+            time: "t1".into(),
+            source: source.into(),
+            identity: identity.map(str::to_string),
+        };
+        let pinned = raised("host-pinned-other", Some(&revoked), "console");
+        let silent = raised("host-silent", Some(&revoked), "console");
+        let news = raised("host-silent", Some(&new), "console");
+        let unnamed = raised("host-key-new", None, "console");
+        let own = raised("file-new", None, "record 3");
+        for f in [&pinned, &silent, &news, &unnamed, &own] {
+            state.host_finding("h1", f);
+        }
+        // By enrolment: each counts its own, both the ones naming none.
+        assert_eq!(state.enrolment_open("h1", &new), (3, 0));
+        assert_eq!(state.enrolment_open("h1", &revoked.to_uppercase()), (4, 0));
+        assert_eq!(state.host_open("h1"), (5, 0));
+        let mut closed = state.close_enrolment_findings("h1", &revoked);
+        closed.sort();
+        let mut expected = vec![pinned.key("h1"), silent.key("h1")];
+        expected.sort();
+        assert_eq!(closed, expected);
+        assert_eq!(state.enrolment_open("h1", &revoked), (2, 0));
+        assert_eq!(state.enrolment_open("h1", &new), (3, 0));
+        assert!(state.close_enrolment_findings("h1", &revoked).is_empty());
     }
 
     /// Review rv45-fleet (case18): a finding's number is never one a former run of the

@@ -225,14 +225,54 @@ impl Console {
                 }
             ),
         );
-        if let Some(revoker) = revoker {
-            event.actor = revoker.actor;
+        if let Some(revoker) = &revoker {
+            event.actor = revoker.actor.clone();
         }
         event.host_revoked = Some(revocation_digest(fingerprint, at));
         self.record(event)?;
         lock(&self.bindings)?
             .revoked_hosts
             .insert(fingerprint.to_string());
+        self.close_revoked_findings(host, at, revoker.as_ref())
+    }
+
+    /// Closes every open alert the console raised about the enrolment `host`, revoked at
+    /// `at` (by `revoker`, when `console revoke-host` did it), each recorded closed on
+    /// the trail so the next start leaves it closed (session 49, review rv49-gate: the
+    /// revoked enrolment's `host-pinned-other` stayed open for good after an honest
+    /// enrolment again, still telling to re-enrol). Its revocation is recorded first:
+    /// a closing that cannot be recorded is an error, and the alert is listed again at
+    /// the next start, where the one revoked is refused all the same.
+    fn close_revoked_findings(
+        &self,
+        host: &HostRow,
+        at: i64,
+        revoker: Option<&Revoker>,
+    ) -> Result<(), AuthError> {
+        let by = match revoker {
+            Some(by) => format!(" by {} (console revoke-host)", by_whom(&by.actor)),
+            None => stored_revoker(host),
+        };
+        let when = u64::try_from(at).map_or_else(
+            |_| at.to_string(),
+            |secs| {
+                crate::guard::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            },
+        );
+        let keys = self
+            .guard
+            .close_enrolment_findings(&host.name, &host.fingerprint);
+        for key in keys {
+            let detail = crate::guard::host_acknowledgement_detail(
+                &format!(
+                    "closed host {}'s alert: enrolment revoked{by} at {when} (certificate SHA-256 {})",
+                    host.name,
+                    host.fingerprint.get(..16).unwrap_or_default()
+                ),
+                &key,
+            );
+            self.record(self.event("fleet", Action::Finding, Outcome::Success, detail))?;
+        }
         Ok(())
     }
 
@@ -261,6 +301,99 @@ impl Console {
 #[cfg(test)]
 mod reason_tests {
     use super::*;
+
+    /// Review rv49-gate (MUST): `console revoke-host` closes every alert the console
+    /// raised about the revoked enrolment, each recorded closed on the trail (so the next
+    /// start lists it no more) naming who revoked it and when; another enrolment's of the
+    /// name stays open.
+    #[test]
+    fn revoking_an_enrolment_closes_its_alerts_on_the_trail() {
+        use std::sync::Arc;
+
+        let home = tempfile::tempdir().expect("tempdir");
+        let store = home.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+        let inbox = pacsguard_events::Inbox::new();
+        let guard = Arc::new(crate::guard::GuardState::new());
+        let console = Console::new(
+            db,
+            Arc::new(crate::clock::ManualClock::new(1_800_000_000)),
+            inbox.clone(),
+            store,
+            "test-host",
+            Arc::clone(&guard),
+        )
+        .expect("console");
+        let (old, new) = ("a".repeat(64), "b".repeat(64));
+        let raised = |identity: &str| crate::guard::HostFinding {
+            severity: pacsguard_events::Severity::Alert,
+            kind: "host-pinned-other".into(),
+            path: "fleet/h1".into(),
+            detail: "host h1: the host refuses every connection; re-enrol".into(),
+            time: "t1".into(),
+            source: "console".into(),
+            identity: Some(identity.to_string()),
+        };
+        guard.host_finding("h1", &raised(&old));
+        guard.host_finding("h1", &raised(&new));
+        let key = raised(&old).key("h1");
+        let row = HostRow {
+            id: 1,
+            name: "h1".into(),
+            fingerprint: old.clone(),
+            enrolled: 1,
+            revoked: Some(1_800_000_000),
+            last_contact: 0,
+            interval: 60,
+            trail_key: None,
+            size: 0,
+            peaks: Vec::new(),
+            checkpoint: None,
+            state: String::new(),
+            detail: String::new(),
+            revoked_by: None,
+            revoked_reason: None,
+            trail_grew: 0,
+            trail_promise: 0,
+            acknowledged: None,
+            again: Default::default(),
+        };
+        let actor = Actor {
+            user: "alice".into(),
+            uid: 1000,
+            sudo_user: None,
+        };
+        let revoking = console
+            .revoking_as("h1", &actor, Some("re-enrolled"))
+            .expect("revoking");
+        inbox.take();
+        console
+            .record_host_revoked(&row, 1_800_000_000)
+            .expect("recorded");
+        drop(revoking);
+        assert_eq!(guard.enrolment_open("h1", &old), (0, 0));
+        assert_eq!(
+            guard.enrolment_open("h1", &new),
+            (1, 0),
+            "another enrolment's"
+        );
+        let records: Vec<serde_json::Value> = inbox
+            .take()
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("json"))
+            .collect();
+        let closing = records
+            .iter()
+            .find(|r| crate::guard::acknowledged_host_finding(r).as_deref() == Some(&key))
+            .unwrap_or_else(|| panic!("no closing of the revoked one's alert: {records:?}"));
+        let detail = closing["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains("enrolment revoked by") && detail.contains("alice"),
+            "{detail}"
+        );
+        assert!(detail.contains("2027-01-15T08:00:00"), "{detail}");
+    }
 
     /// A revocation's reason is one line of at most MAX_REVOCATION_REASON_CHARS.
     #[test]

@@ -105,7 +105,7 @@ async fn hosts_with(
                 for h in &fleet.hosts {
                     fleet
                         .open_alerts
-                        .push((h.id, console.guard.host_open(&h.name)));
+                        .push((h.id, console.guard.enrolment_open(&h.name, &h.fingerprint)));
                     if let Some(shown) = console.acknowledgement_shown(h)? {
                         fleet.acknowledged.push((h.id, shown));
                     }

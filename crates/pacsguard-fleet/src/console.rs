@@ -616,7 +616,7 @@ pub fn compare_pins(hosts: &[HostRow], pins: &[(String, String)], presented: &st
 /// `name`: the host's, or `NAME` where the steps are said of several.
 pub fn pins_way_back(name: &str, presented: &str) -> String {
     format!(
-        "Either restore HOME/console/cert.pem and key.pem to the certificate pinned (from backup) and restart serve; or enrol the host again, keeping its trail: on the console, pacsguard console revoke-host {name} --reason TEXT, then pacsguard console enrol-token --continue {name}; on the host, stop serve, move HOME/fleet aside (mv HOME/fleet HOME/fleet.old), pacsguard enroll URL --token T --fingerprint {presented} --name {name}, and start serve again"
+        "Either restore HOME/console/cert.pem and key.pem to the certificate pinned (from backup) and restart serve; or enrol the host again, keeping its trail: on the console, pacsguard console revoke-host {name} --reason TEXT, then pacsguard console enrol-token --continue {name}; on the host, stop serve, move HOME/fleet aside (mv HOME/fleet HOME/fleet.old), pacsguard enroll URL --token T --fingerprint {presented} --name {name}, and start serve again (revoking an enrolment closes every alert the console raised about it)"
     )
 }
 

@@ -383,7 +383,7 @@ pub fn revoke_and_record(
     ));
     if unrecorded.is_empty() {
         Ok(format!(
-            "revoked {revoked} host(s) named {name:?}, and recorded by this console for its audit trail: refused from now on, whatever the fleet's store says\n"
+            "revoked {revoked} host(s) named {name:?}, and recorded by this console for its audit trail: refused from now on, whatever the fleet's store says; the alerts this console raised about the revoked enrolment are closed (an enrolment again under the name is another host, its alerts its own)\n"
         ))
     } else {
         Err(format!(
