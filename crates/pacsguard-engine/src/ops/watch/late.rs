@@ -267,6 +267,11 @@ impl Waiting {
         true
     }
 
+    /// Whether `path` is held.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.order_of.contains_key(path)
+    }
+
     /// Forgets `path`: judged since (or put off, or queued) by a verification of its own.
     pub fn forget(&mut self, path: &Path) {
         if let Some(order) = self.order_of.remove(path) {

@@ -6763,6 +6763,18 @@ impl<'a> Guard<'a> {
                     // review rv46-watch caseC: concluded unproven, an honest migration
                     // larger than the queue paged at the restart). Said by one warning.
                     Err(_) if self.waiting_for_room.hold(&finding.path) => {
+                        // Judged by the window it was seen in when its turn comes, even
+                        // if that window ended by then (review rv49-watch case7).
+                        if let Some(now) = tree_entry(root, tree, &finding.path) {
+                            let meta = now.meta;
+                            if !self.windows.keep_for(&finding.path, &meta) {
+                                let (waiting, released) =
+                                    (&self.waiting_for_room, &self.waiting_released.0);
+                                self.windows
+                                    .retain_kept(|p| waiting.contains(p) || released.contains(p));
+                                self.windows.keep_for(&finding.path, &meta);
+                            }
+                        }
                         held.insert(finding.path.clone());
                         continue;
                     }

@@ -3,7 +3,7 @@
 //! closes, and turns the changes inside an open window into `info`, counted for the
 //! summary at its end.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +15,11 @@ use crate::maintenance::{self, MaintenanceWindow, SealKey};
 /// How often the file is looked at (a `stat`): how long a declared window waits before
 /// the watcher honours it.
 pub const MAINTENANCE_POLL: Duration = Duration::from_secs(1);
+
+/// Windows kept for images held for room among the late proofs ([`Windows::keep_for`]):
+/// as many as may be held (`late::MAX_WAITING_FOR_ROOM`); each costs a path and a
+/// window (a few hundred bytes).
+pub const MAX_KEPT_WINDOWS: usize = super::late::MAX_WAITING_FOR_ROOM;
 
 /// What happened to the windows since the last look.
 #[derive(Debug)]
@@ -51,6 +56,29 @@ pub struct Windows {
     stamp: Option<(i64, i64, u64, u64)>,
     open: Vec<(MaintenanceWindow, BTreeMap<&'static str, u64>)>,
     last_look: Option<Instant>,
+    /// The window each image held unjudged for room among the late proofs was seen in
+    /// (`late::Waiting`), with the file's state then: see [`Windows::keep_for`].
+    kept: HashMap<PathBuf, (MaintenanceWindow, FileState)>,
+}
+
+/// A file's state as a window saw it (device, inode, size, mtime, ctime): any write,
+/// rename, `chmod` or `touch` since changes it.
+type FileState = (
+    u64,
+    u64,
+    u64,
+    pacsguard_fs::Timestamp,
+    pacsguard_fs::Timestamp,
+);
+
+fn file_state(meta: &pacsguard_fs::Meta) -> FileState {
+    (meta.dev, meta.ino, meta.size, meta.mtime, meta.ctime)
+}
+
+/// The state of the file at `path` now, `None` when it cannot be read.
+fn file_state_now(path: &Path) -> Option<FileState> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    Some(file_state(&pacsguard_fs::Meta::of(&meta)))
 }
 
 /// The kinds of finding a maintenance makes by the hundred: these become `info` inside a
@@ -86,6 +114,7 @@ impl Windows {
             stamp: None,
             open: Vec::new(),
             last_look: None,
+            kept: HashMap::new(),
         }
     }
 
@@ -187,7 +216,44 @@ impl Windows {
 
     /// Whether an open window covers `path`.
     pub fn covers(&self, path: &Path) -> bool {
-        self.open.iter().any(|(w, _)| w.covers(path))
+        self.open.iter().any(|(w, _)| w.covers(path)) || self.kept_window(path).is_some()
+    }
+
+    /// Keeps, for the image at `path` held unjudged for room among the late proofs
+    /// (`late::Waiting`), the open window that covers it, with its state as walked
+    /// (`meta`): judged once the queue drains, perhaps after the window ended, it is
+    /// judged by the window its change was seen in, as a late proof keeps its own finding
+    /// (issue 11, review rv49-watch case7: 67 honest re-compressions written inside a
+    /// 50 s window, held for room, alerted once it expired). Only while the file stays
+    /// as it was seen: a write, rename or `chmod` since is judged as any change is.
+    /// `false` when [`MAX_KEPT_WINDOWS`] are kept already (it is then judged by the
+    /// windows open when it is), or when no open window covers it. One kept already
+    /// (held again after a drain) stays.
+    pub fn keep_for(&mut self, path: &Path, meta: &pacsguard_fs::Meta) -> bool {
+        if let Some((_, state)) = self.kept.get_mut(path) {
+            *state = file_state(meta);
+            return true;
+        }
+        if self.kept.len() >= MAX_KEPT_WINDOWS {
+            return false;
+        }
+        let Some((window, _)) = self.open.iter().find(|(w, _)| w.covers(path)) else {
+            return false;
+        };
+        self.kept
+            .insert(path.to_path_buf(), (window.clone(), file_state(meta)));
+        true
+    }
+
+    /// Forgets the windows kept for the paths `keep` refuses (no longer held).
+    pub fn retain_kept(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        self.kept.retain(|path, _| keep(path));
+    }
+
+    /// The window kept for `path` ([`Windows::keep_for`]) if its file is as it was seen.
+    fn kept_window(&self, path: &Path) -> Option<&MaintenanceWindow> {
+        let (window, state) = self.kept.get(path)?;
+        (file_state_now(path) == Some(*state)).then_some(window)
     }
 
     /// Changes inside an open window become `info`, saying which window; they are
@@ -201,17 +267,28 @@ impl Windows {
     /// `info`), said so; every [`super::ransomware::RE_COMPRESSION_UNPROVEN_FIELD`] is
     /// counted apart in the window's summary.
     pub fn soften(&mut self, findings: &mut [Finding], encrypted: &HashSet<PathBuf>) {
-        if self.open.is_empty() {
+        if self.open.is_empty() && self.kept.is_empty() {
             return;
         }
         for finding in findings.iter_mut() {
             if !is_mass_change(finding.kind) {
                 continue;
             }
-            let Some((window, counts)) =
-                self.open.iter_mut().find(|(w, _)| w.covers(&finding.path))
-            else {
-                continue;
+            // A held image judged now by the window it was seen in ([`Windows::keep_for`]):
+            // counted in that window's summary if it is open still; its pixel change
+            // judged, the window is kept for it no longer.
+            let kept = self.kept_window(&finding.path).cloned();
+            if finding.kind == FindingKind::PixelDataChanged {
+                self.kept.remove(&finding.path);
+            }
+            let mut ended = BTreeMap::new();
+            let (window, counts) = match self.open.iter_mut().find(|(w, _)| w.covers(&finding.path))
+            {
+                Some((window, counts)) => (&*window, counts),
+                None => match &kept {
+                    Some(window) => (window, &mut ended),
+                    None => continue,
+                },
             };
             let unproven = finding
                 .fields
@@ -527,5 +604,140 @@ mod tests {
         )];
         windows.soften(&mut after, &HashSet::new());
         assert_eq!(after[0].severity, Severity::Alert, "the window has expired");
+    }
+
+    /// Issue 11, review rv49-watch case7: an image held for room among the late proofs
+    /// inside a window is judged, once the queue drains, by the window it was seen in,
+    /// even after that window ended; one written again since, or never held, is judged
+    /// by the windows open then (an alert). Failed before the fix (the held one an alert).
+    #[test]
+    fn an_image_held_for_room_is_judged_by_the_window_it_was_seen_in() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let store = tmp
+            .path()
+            .canonicalize()
+            .expect("test fixture")
+            .join("store");
+        std::fs::create_dir(&store).expect("test fixture");
+        let key = SealKey::of(&home.load_key().expect("key"));
+        let mut windows = Windows::new(
+            maintenance::maintenance_path(&home),
+            vec![store.clone()],
+            key,
+        );
+        let t0 = Instant::now();
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        let opened = windows.poll(t0 + MAINTENANCE_POLL);
+        assert!(
+            matches!(&opened[..], [WindowChange::Opened(_)]),
+            "{opened:?}"
+        );
+        let held = store.join("held.dcm");
+        let rewritten = store.join("rewritten.dcm");
+        let never = store.join("never.dcm");
+        for path in [&held, &rewritten, &never] {
+            std::fs::write(path, b"re-compressed").expect("test fixture");
+        }
+        let meta = |path: &Path| {
+            pacsguard_fs::Meta::of(&std::fs::symlink_metadata(path).expect("test fixture"))
+        };
+        assert!(windows.keep_for(&held, &meta(&held)));
+        assert!(windows.keep_for(&rewritten, &meta(&rewritten)));
+        maintenance::end(&home, 1).expect("end");
+        let closed = windows.poll(t0 + MAINTENANCE_POLL * 2);
+        assert!(
+            matches!(&closed[..], [WindowChange::Closed { .. }]),
+            "{closed:?}"
+        );
+        // Written again after the window ended: its new state was not seen in it.
+        std::fs::remove_file(&rewritten).expect("test fixture");
+        std::fs::write(&rewritten, b"forged, written again").expect("test fixture");
+        assert!(windows.covers(&held) && !windows.covers(&rewritten));
+        assert!(
+            !windows.keep_for(&never, &meta(&never)),
+            "no window is open"
+        );
+        let changed = |path: &Path| {
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::PixelDataChanged,
+                Severity::Alert,
+                "re-compressed losslessly",
+            )
+        };
+        let mut findings = vec![changed(&held), changed(&rewritten), changed(&never)];
+        windows.soften(&mut findings, &HashSet::new());
+        assert_eq!(findings[0].severity, Severity::Info, "{findings:?}");
+        assert!(
+            findings[0]
+                .detail
+                .contains("inside maintenance window 1: migration"),
+            "{findings:?}"
+        );
+        assert_eq!(findings[1].severity, Severity::Alert, "{findings:?}");
+        assert_eq!(findings[2].severity, Severity::Alert, "{findings:?}");
+        // Judged: kept no longer, a later change of it is judged as any change is.
+        assert!(!windows.covers(&held));
+        let mut again = vec![changed(&held)];
+        windows.soften(&mut again, &HashSet::new());
+        assert_eq!(again[0].severity, Severity::Alert);
+    }
+
+    /// MAX_KEPT_WINDOWS bounds the windows kept for held images: past it, none is kept
+    /// (the image is judged by the windows open when its turn comes), said by `false`.
+    #[test]
+    fn at_most_max_kept_windows_are_kept() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let store = tmp
+            .path()
+            .canonicalize()
+            .expect("test fixture")
+            .join("store");
+        std::fs::create_dir(&store).expect("test fixture");
+        let key = SealKey::of(&home.load_key().expect("key"));
+        let mut windows = Windows::new(
+            maintenance::maintenance_path(&home),
+            vec![store.clone()],
+            key,
+        );
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        windows.poll(Instant::now());
+        let file = store.join("a.dcm");
+        std::fs::write(&file, b"x").expect("test fixture");
+        let meta = pacsguard_fs::Meta::of(&std::fs::symlink_metadata(&file).expect("test fixture"));
+        for at in 0..MAX_KEPT_WINDOWS - 1 {
+            assert!(windows.keep_for(&store.join(format!("{at}.dcm")), &meta));
+        }
+        assert!(windows.keep_for(&file, &meta), "the last one kept");
+        assert!(
+            !windows.keep_for(&store.join("one-more.dcm"), &meta),
+            "full"
+        );
+        assert!(windows.keep_for(&file, &meta), "one kept already stays");
+        windows.retain_kept(|p| p == file);
+        assert!(
+            windows.keep_for(&store.join("one-more.dcm"), &meta),
+            "room again"
+        );
     }
 }
