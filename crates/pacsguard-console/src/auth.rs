@@ -1516,3 +1516,27 @@ pub(crate) fn still_as_verified(db: &ConsoleDb, id: i64, verified: &str) -> Resu
 fn token_csrf() -> Result<String, AuthError> {
     token()
 }
+
+/// A console over a real SQLite store in `home` (its clock at a fixed time, its host
+/// `test-host`) sharing `guard`, with its trail's inbox: the one fixture of the unit
+/// tests that need a whole [`Console`].
+#[cfg(test)]
+pub(crate) fn test_console_in(
+    home: &std::path::Path,
+    guard: Arc<GuardState>,
+) -> (Console, pacsguard_events::Inbox) {
+    let store = home.join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let db = ConsoleDb::open(&store).expect("console tables");
+    let inbox = pacsguard_events::Inbox::new();
+    let console = Console::new(
+        db,
+        Arc::new(crate::clock::ManualClock::new(1_800_000_000)),
+        inbox.clone(),
+        store,
+        "test-host",
+        guard,
+    )
+    .expect("console");
+    (console, inbox)
+}

@@ -344,25 +344,11 @@ mod tests {
     use pacsguard_events::{Action, Inbox};
 
     use super::*;
-    use crate::clock::ManualClock;
     use crate::guard::GuardState;
 
     /// A console over a real store in `home`, its trail's inbox given back.
     fn console_in(home: &std::path::Path) -> (Console, Inbox) {
-        let store = home.join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
-        let inbox = Inbox::new();
-        let console = Console::new(
-            db,
-            Arc::new(ManualClock::new(1_800_000_000)),
-            inbox.clone(),
-            store,
-            "test-host",
-            Arc::new(GuardState::new()),
-        )
-        .expect("console");
-        (console, inbox)
+        crate::auth::test_console_in(home, Arc::new(GuardState::new()))
     }
 
     /// Review r29-console2: a hold committed to the store stopped at its first change of

@@ -302,19 +302,8 @@ mod tests {
         use std::sync::Arc;
 
         let home = tempfile::tempdir().expect("tempdir");
-        let store = home.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
-        let inbox = pacsguard_events::Inbox::new();
-        let console = Console::new(
-            db,
-            Arc::new(crate::clock::ManualClock::new(1_800_000_000)),
-            inbox.clone(),
-            store,
-            "test-host",
-            Arc::new(crate::guard::GuardState::new()),
-        )
-        .expect("console");
+        let (console, inbox) =
+            crate::auth::test_console_in(home.path(), Arc::new(crate::guard::GuardState::new()));
         let records: Vec<_> = (0..=MAX_ACKNOWLEDGEMENTS_KEPT).map(recorded).collect();
         console
             .bind_acknowledgements(&records[..MAX_ACKNOWLEDGEMENTS_KEPT])

@@ -311,20 +311,8 @@ mod reason_tests {
         use std::sync::Arc;
 
         let home = tempfile::tempdir().expect("tempdir");
-        let store = home.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
-        let inbox = pacsguard_events::Inbox::new();
         let guard = Arc::new(crate::guard::GuardState::new());
-        let console = Console::new(
-            db,
-            Arc::new(crate::clock::ManualClock::new(1_800_000_000)),
-            inbox.clone(),
-            store,
-            "test-host",
-            Arc::clone(&guard),
-        )
-        .expect("console");
+        let (console, inbox) = crate::auth::test_console_in(home.path(), Arc::clone(&guard));
         let (old, new) = ("a".repeat(64), "b".repeat(64));
         let raised = |identity: &str| crate::guard::HostFinding {
             severity: pacsguard_events::Severity::Alert,

@@ -409,8 +409,10 @@ mod tests {
     use super::*;
     use crate::home::Home;
 
-    #[test]
-    fn a_window_opens_softens_changes_below_it_and_closes_with_a_summary() {
+    /// A home with its key, a guarded `store` root (canonical, so windows match it) and
+    /// the `Windows` that watch that home's maintenance windows over it; the temporary
+    /// directory is kept alive by the caller.
+    fn windows_over_a_store() -> (tempfile::TempDir, Home, PathBuf, Windows) {
         let tmp = tempfile::tempdir().expect("test fixture");
         let home = Home::new(tmp.path().join("home"));
         home.init().expect("init");
@@ -421,11 +423,17 @@ mod tests {
             .join("store");
         std::fs::create_dir(&store).expect("test fixture");
         let key = SealKey::of(&home.load_key().expect("key"));
-        let mut windows = Windows::new(
+        let windows = Windows::new(
             maintenance::maintenance_path(&home),
             vec![store.clone()],
             key,
         );
+        (tmp, home, store, windows)
+    }
+
+    #[test]
+    fn a_window_opens_softens_changes_below_it_and_closes_with_a_summary() {
+        let (tmp, home, store, mut windows) = windows_over_a_store();
         let t0 = Instant::now();
         assert!(windows.poll(t0).is_empty());
         let until = SystemTime::now() + Duration::from_secs(3600);
@@ -564,21 +572,7 @@ mod tests {
     /// closed with its summary and `expired`, and a change after it is an alert again.
     #[test]
     fn a_window_expires_on_its_own_at_its_end() {
-        let tmp = tempfile::tempdir().expect("test fixture");
-        let home = Home::new(tmp.path().join("home"));
-        home.init().expect("init");
-        let store = tmp
-            .path()
-            .canonicalize()
-            .expect("test fixture")
-            .join("store");
-        std::fs::create_dir(&store).expect("test fixture");
-        let key = SealKey::of(&home.load_key().expect("key"));
-        let mut windows = Windows::new(
-            maintenance::maintenance_path(&home),
-            vec![store.clone()],
-            key,
-        );
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
         let t0 = Instant::now();
         let until = SystemTime::now() + Duration::from_millis(1500);
         maintenance::declare(&home, std::slice::from_ref(&store), &store, until, "short")
@@ -612,21 +606,7 @@ mod tests {
     /// by the windows open then (an alert). Failed before the fix (the held one an alert).
     #[test]
     fn an_image_held_for_room_is_judged_by_the_window_it_was_seen_in() {
-        let tmp = tempfile::tempdir().expect("test fixture");
-        let home = Home::new(tmp.path().join("home"));
-        home.init().expect("init");
-        let store = tmp
-            .path()
-            .canonicalize()
-            .expect("test fixture")
-            .join("store");
-        std::fs::create_dir(&store).expect("test fixture");
-        let key = SealKey::of(&home.load_key().expect("key"));
-        let mut windows = Windows::new(
-            maintenance::maintenance_path(&home),
-            vec![store.clone()],
-            key,
-        );
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
         let t0 = Instant::now();
         let until = SystemTime::now() + Duration::from_secs(3600);
         maintenance::declare(
@@ -697,21 +677,7 @@ mod tests {
     /// (the image is judged by the windows open when its turn comes), said by `false`.
     #[test]
     fn at_most_max_kept_windows_are_kept() {
-        let tmp = tempfile::tempdir().expect("test fixture");
-        let home = Home::new(tmp.path().join("home"));
-        home.init().expect("init");
-        let store = tmp
-            .path()
-            .canonicalize()
-            .expect("test fixture")
-            .join("store");
-        std::fs::create_dir(&store).expect("test fixture");
-        let key = SealKey::of(&home.load_key().expect("key"));
-        let mut windows = Windows::new(
-            maintenance::maintenance_path(&home),
-            vec![store.clone()],
-            key,
-        );
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
         let until = SystemTime::now() + Duration::from_secs(3600);
         maintenance::declare(
             &home,
