@@ -2565,7 +2565,11 @@ fn a_peer_keeping_every_message_limit_is_cut_by_its_pace_or_its_lifetime() {
     const LIFETIME: u64 = 8;
     let env = Env::new();
     let rx = env.dir.path().join("rx");
-    let upstream = Receiver::start(&rx);
+    // +uf: the storer sends the same instance again and again, and the lifetime may cut
+    // one mid-transfer; storescp deletes the file of a C-STORE it could not finish, which
+    // under its default names is the one every earlier copy was stored in (the CI run of
+    // stop 49 found the receiving directory empty that way). Unique names keep each copy.
+    let upstream = Receiver::start_with(&rx, &["+uf"]);
     let text = format!(
         "[limits]\nprogress_seconds = 3\nassociation_seconds = {LIFETIME}\n{}",
         config(
