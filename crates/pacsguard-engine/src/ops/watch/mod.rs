@@ -6761,6 +6761,14 @@ impl<'a> Guard<'a> {
                             .fields
                             .push(ransomware::PROOF_UNFINISHED_FIELD.to_string());
                         finding.severity = finding.severity.min(Severity::Warning);
+                        // Judged by the window it was seen in if a restart comes before
+                        // its proof, as one held for room (session 50: its proof queued
+                        // at a stop, the window ended meanwhile, the honest
+                        // re-compression alerted after the restart).
+                        if let Some(now) = tree_entry(root, tree, &finding.path) {
+                            let meta = now.meta;
+                            self.keep_window_for(&finding.path, &meta);
+                        }
                         continue;
                     }
                     // The queue full: held unjudged for room in it, the view at the state
@@ -6772,13 +6780,7 @@ impl<'a> Guard<'a> {
                         // if that window ended by then (review rv49-watch case7).
                         if let Some(now) = tree_entry(root, tree, &finding.path) {
                             let meta = now.meta;
-                            if !self.windows.keep_for(&finding.path, &meta) {
-                                let (waiting, released) =
-                                    (&self.waiting_for_room, &self.waiting_released.0);
-                                self.windows
-                                    .retain_kept(|p| waiting.contains(p) || released.contains(p));
-                                self.windows.keep_for(&finding.path, &meta);
-                            }
+                            self.keep_window_for(&finding.path, &meta);
                         }
                         held.insert(finding.path.clone());
                         continue;
@@ -6838,6 +6840,21 @@ impl<'a> Guard<'a> {
         put_off
     }
 
+    /// Keeps the window that covers `path` for it ([`Windows::keep_for`]): an image held
+    /// for room, or whose proof is queued, is judged by the window its change was seen
+    /// in, in this run and after a restart. Full ([`windows::MAX_KEPT_WINDOWS`]), the
+    /// windows of images neither held nor queued any more make room.
+    fn keep_window_for(&mut self, path: &Path, meta: &pacsguard_fs::Meta) {
+        if self.windows.keep_for(path, meta) {
+            return;
+        }
+        let (waiting, released) = (&self.waiting_for_room, &self.waiting_released.0);
+        let queued: HashSet<&Path> = self.late_proofs.paths().collect();
+        self.windows
+            .retain_kept(|p| waiting.contains(p) || released.contains(p) || queued.contains(p));
+        self.windows.keep_for(path, meta);
+    }
+
     /// Verifies again, as the queue of late proofs drains, the images held for room in
     /// it ([`late::Waiting`]): as many as it has room for, once those taken before were
     /// verified (or [`late::MAX_LATE_PROOF_WAIT`] passed), so that each is proven, put
@@ -6879,6 +6896,7 @@ impl<'a> Guard<'a> {
             return;
         }
         let mut left = HashSet::new();
+        let mut still = Vec::new();
         for finding in findings
             .iter()
             .filter(|f| f.kind == FindingKind::PixelDataChanged)
@@ -6897,7 +6915,14 @@ impl<'a> Guard<'a> {
             if let Some(late) = same {
                 late.finding.path.clone_from(&finding.path);
                 left.insert(finding.path.clone());
+                still.push((finding.path.clone(), now.meta));
             }
+        }
+        // Its content the one seen inside its window: the window kept for it follows its
+        // new times or mode (session 50), so that a restart before its proof judges it
+        // by that window still.
+        for (path, meta) in still {
+            self.windows.keep_for(&path, &meta);
         }
         findings.retain(|f| !(f.kind == FindingKind::PixelDataChanged && left.contains(&f.path)));
     }

@@ -19,10 +19,12 @@ pub use kept::KEPT_WINDOWS_FILE;
 /// the watcher honours it.
 pub const MAINTENANCE_POLL: Duration = Duration::from_secs(1);
 
-/// Windows kept for images held for room among the late proofs ([`Windows::keep_for`]):
-/// as many as may be held (`late::MAX_WAITING_FOR_ROOM`); each costs a path and a
+/// Windows kept for images held for room among the late proofs, or whose proof is queued
+/// there ([`Windows::keep_for`]): as many as may be held and queued
+/// (`late::MAX_WAITING_FOR_ROOM` + `late::MAX_LATE_PROOFS`); each costs a path and a
 /// window (a few hundred bytes).
-pub const MAX_KEPT_WINDOWS: usize = super::late::MAX_WAITING_FOR_ROOM;
+pub const MAX_KEPT_WINDOWS: usize =
+    super::late::MAX_WAITING_FOR_ROOM + super::late::MAX_LATE_PROOFS;
 
 /// What happened to the windows since the last look.
 #[derive(Debug)]
@@ -293,7 +295,14 @@ impl Windows {
             // counted in that window's summary if it is open still; its pixel change
             // judged, the window is kept for it no longer.
             let kept = self.kept_window(&finding.path).cloned();
-            if finding.kind == FindingKind::PixelDataChanged {
+            // One whose proof is queued still (a `proof-unfinished` warning) keeps it for
+            // a restart before its proof (session 50).
+            if finding.kind == FindingKind::PixelDataChanged
+                && !finding
+                    .fields
+                    .iter()
+                    .any(|f| f == super::ransomware::PROOF_UNFINISHED_FIELD)
+            {
                 self.kept_changed |= self.kept.remove(&finding.path).is_some();
             }
             let mut ended = BTreeMap::new();
@@ -832,6 +841,57 @@ mod tests {
             refused.as_ref().is_err_and(|why| why.contains("limit")),
             "{refused:?}"
         );
+    }
+
+    /// Issue 11, session 50: an image whose proof is queued (its `proof-unfinished`
+    /// warning softened by the window kept for it) keeps that window, so that a restart
+    /// before its proof judges it by the window its change was seen in; its verdict (a
+    /// pixel change without that field) ends it. Failed before (the warning ended it).
+    #[test]
+    fn an_image_whose_proof_is_queued_keeps_its_window_until_judged() {
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        windows.poll(Instant::now());
+        let queued = store.join("queued.dcm");
+        std::fs::write(&queued, b"re-compressed").expect("test fixture");
+        let meta =
+            pacsguard_fs::Meta::of(&std::fs::symlink_metadata(&queued).expect("test fixture"));
+        assert!(windows.keep_for(&queued, &meta));
+        maintenance::end(&home, 1).expect("end");
+        windows.poll(Instant::now() + MAINTENANCE_POLL);
+        assert!(!windows.is_open());
+        let mut warning = vec![Finding::new(
+            queued.clone(),
+            FindingKind::PixelDataChanged,
+            Severity::Warning,
+            "judged by its stream",
+        )];
+        warning[0]
+            .fields
+            .push(super::super::ransomware::PROOF_UNFINISHED_FIELD.to_string());
+        windows.soften(&mut warning, &HashSet::new());
+        assert!(
+            warning[0].detail.contains("its proof unfinished"),
+            "{warning:?}"
+        );
+        assert!(windows.covers(&queued), "kept while its proof is queued");
+        let mut verdict = vec![Finding::new(
+            queued.clone(),
+            FindingKind::PixelDataChanged,
+            Severity::Alert,
+            "re-compressed losslessly",
+        )];
+        windows.soften(&mut verdict, &HashSet::new());
+        assert_eq!(verdict[0].severity, Severity::Info, "{verdict:?}");
+        assert!(!windows.covers(&queued), "judged: kept no longer");
     }
 
     /// A new `Windows` over `home`'s windows and `store` (a restart), and the file where
