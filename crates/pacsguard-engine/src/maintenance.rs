@@ -43,6 +43,111 @@ pub const MAX_MAINTENANCE_FILE_BYTES: u64 = 256 * 1024;
 /// Bytes of a reason kept.
 pub const MAX_REASON_BYTES: usize = 1000;
 
+/// The file in the home where a running watcher lists the windows it has taken (their id
+/// and seal, with its pid), written each time it opens or closes one: what
+/// `maintenance start` waits for ([`wait_for_ack`]).
+pub const ACK_FILE: &str = "maintenance-ack.json";
+
+/// The longest `maintenance start` waits for a running watcher to acknowledge the window
+/// it declared (issue 11, session 50: it returned before the watcher had looked, up to a
+/// second (the watcher's `MAINTENANCE_POLL`) later, so a change made right after the command
+/// could be judged outside the window). The watcher looks every second, between two
+/// turns of its loop; a turn busy with a large batch can hold it longer, and past this
+/// the command says so rather than wait on.
+pub const MAINTENANCE_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of the acknowledgement read: the watcher writes about 100 per open window (at
+/// most [`MAX_MAINTENANCE_WINDOWS`]); a larger file is not its own.
+pub const MAX_ACK_FILE_BYTES: u64 = 16 * 1024;
+
+/// Whether a running watcher took a declared window ([`wait_for_ack`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledged {
+    /// The watcher with this pid listed it: changes from now on are judged inside it.
+    Yes { pid: u32 },
+    /// No watcher runs on this home: the next one takes it at its start.
+    NoWatcher,
+    /// The watcher with this pid did not list it within the wait.
+    NotInTime { pid: u32, waited: Duration },
+}
+
+impl Acknowledged {
+    /// One line for the operator.
+    pub fn describe(&self) -> String {
+        match self {
+            Acknowledged::Yes { pid } => format!(
+                "acknowledged by the running watcher (pid {pid}): changes from now on are \
+                 judged inside the window"
+            ),
+            Acknowledged::NoWatcher => "no watcher is running on this home: the window is \
+                 taken by the next one at its start"
+                .to_string(),
+            Acknowledged::NotInTime { pid, waited } => format!(
+                "the running watcher (pid {pid}) has not acknowledged the window within {} s \
+                 (MAINTENANCE_ACK_TIMEOUT): changes made before it does may be judged \
+                 outside it; `pacsguard maintenance list` shows it declared, the trail's \
+                 `maintenance-window` record when it is taken",
+                waited.as_secs()
+            ),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ack {
+    pid: u32,
+    /// (id, seal) of each window open.
+    windows: Vec<(u64, String)>,
+}
+
+/// The watcher's side: lists `open` as the windows it has taken.
+pub(crate) fn write_ack<'a>(
+    home: &Path,
+    open: impl Iterator<Item = &'a MaintenanceWindow>,
+) -> Result<(), EngineError> {
+    let ack = Ack {
+        pid: std::process::id(),
+        windows: open.map(|w| (w.id, w.seal.clone())).collect(),
+    };
+    // A struct of numbers and strings always serializes.
+    let text = serde_json::to_vec(&ack).unwrap_or_default();
+    write_atomically(&home.join(ACK_FILE), &text, 0o600)
+}
+
+/// Whether the watcher `pid` lists `window` in its acknowledgement.
+fn acknowledged_by(home: &Path, pid: u32, window: &MaintenanceWindow) -> bool {
+    let Ok(Some(bytes)) = crate::files::read_bounded(&home.join(ACK_FILE), MAX_ACK_FILE_BYTES)
+    else {
+        return false;
+    };
+    serde_json::from_slice::<Ack>(&bytes).is_ok_and(|ack| {
+        ack.pid == pid
+            && ack
+                .windows
+                .iter()
+                .any(|(id, seal)| *id == window.id && *seal == window.seal)
+    })
+}
+
+/// Waits, at most `timeout` ([`MAINTENANCE_ACK_TIMEOUT`]), until the watcher running on
+/// `home` lists `window` as taken; says at once when none runs.
+pub fn wait_for_ack(home: &Home, window: &MaintenanceWindow, timeout: Duration) -> Acknowledged {
+    let began = std::time::Instant::now();
+    loop {
+        let Some(pid) = crate::ops::watcher_pid(&home.dir) else {
+            return Acknowledged::NoWatcher;
+        };
+        if acknowledged_by(&home.dir, pid, window) {
+            return Acknowledged::Yes { pid };
+        }
+        let waited = began.elapsed();
+        if waited >= timeout {
+            return Acknowledged::NotInTime { pid, waited };
+        }
+        std::thread::sleep(Duration::from_millis(50).min(timeout - waited));
+    }
+}
+
 /// One announced window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceWindow {
@@ -88,6 +193,12 @@ impl SealKey {
         // only make the seal not match.
         let bytes = serde_json::to_vec(&unsealed).unwrap_or_default();
         blake3::keyed_hash(&self.0, &bytes).to_hex().to_string()
+    }
+
+    /// A key for another MAC of the watcher's, derived from this one under `context`
+    /// (the windows kept for held images, see `Windows::save_kept`).
+    pub(crate) fn derive(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.0)
     }
 
     pub fn seal(&self, window: &mut MaintenanceWindow) {
@@ -393,6 +504,60 @@ mod tests {
         windows[0].until = epoch(SystemTime::now()) - 1;
         save(&maintenance_path(&home), &windows).expect("save");
         assert!(list(&home).expect("list").is_empty());
+    }
+
+    /// Issue 11, session 50: `maintenance start` waits for the running watcher to list the
+    /// window it declared: none running is said at once; one running that lists it, or
+    /// only an older window under the same id, or nothing, is waited for at most the
+    /// timeout given, and said.
+    #[test]
+    fn a_declared_window_waits_for_the_running_watchers_acknowledgement() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let root = tmp.path().canonicalize().expect("test fixture");
+        let soon = SystemTime::now() + Duration::from_secs(3600);
+        let window =
+            declare(&home, std::slice::from_ref(&root), &root, soon, "CHG-1").expect("start");
+        let short = Duration::from_millis(200);
+        assert_eq!(wait_for_ack(&home, &window, short), Acknowledged::NoWatcher);
+        // A watcher runs (this process stands for it): nothing listed yet.
+        let pid = std::process::id();
+        std::fs::write(
+            home.dir.join("watch-running.json"),
+            format!("{{\"pid\": {pid}}}"),
+        )
+        .expect("test fixture");
+        let began = std::time::Instant::now();
+        let late = wait_for_ack(&home, &window, short);
+        assert!(
+            matches!(late, Acknowledged::NotInTime { pid: p, .. } if p == pid),
+            "{late:?}"
+        );
+        assert!(began.elapsed() >= short);
+        assert!(late.describe().contains("not acknowledged"), "{late:?}");
+        // An acknowledgement of an older window under the same id is not this one's.
+        let mut older = window.clone();
+        older.reason = "CHG-0".into();
+        SealKey::of(&home.load_key().expect("key")).seal(&mut older);
+        write_ack(&home.dir, std::iter::once(&older)).expect("ack");
+        assert!(matches!(
+            wait_for_ack(&home, &window, short),
+            Acknowledged::NotInTime { .. }
+        ));
+        write_ack(&home.dir, [&older, &window].into_iter()).expect("ack");
+        assert_eq!(
+            wait_for_ack(&home, &window, MAINTENANCE_ACK_TIMEOUT),
+            Acknowledged::Yes { pid }
+        );
+        // Larger than the limit (the same acknowledgement, padded): not the watcher's.
+        let mut padded = std::fs::read(home.dir.join(ACK_FILE)).expect("test fixture");
+        padded.resize(MAX_ACK_FILE_BYTES as usize + 1, b' ');
+        std::fs::write(home.dir.join(ACK_FILE), padded).expect("test fixture");
+        assert!(matches!(
+            wait_for_ack(&home, &window, short),
+            Acknowledged::NotInTime { .. }
+        ));
     }
 
     /// Review finding: a window edited to end in the year 10000 made the watcher panic

@@ -1,6 +1,8 @@
 //! `pacsguard maintenance start|list|end`: announce a legitimate mass change (see
 //! `pacsguard_engine::maintenance`). It works while a watcher holds the home: the
-//! watcher picks the window up within a second and puts it on the trail.
+//! watcher picks the window up within a second and puts it on the trail. `start` returns
+//! once the running watcher has acknowledged the window (at most
+//! `MAINTENANCE_ACK_TIMEOUT`), and says whether it did, or that no watcher runs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,17 @@ pub fn run(home: &Home, command: MaintenanceCommand) -> Result<ExitCode> {
             let until = maintenance::parse_until(&until)?;
             let window = maintenance::start(home, &root, until, &reason)?;
             show(std::slice::from_ref(&window), json)?;
+            // Returned only once a running watcher has taken the window, so that a change
+            // made right after is judged inside it (issue 11, session 50), or said not.
+            let ack =
+                maintenance::wait_for_ack(home, &window, maintenance::MAINTENANCE_ACK_TIMEOUT);
+            match ack {
+                maintenance::Acknowledged::NotInTime { .. } => {
+                    eprintln!("warning: {}", ack.describe());
+                }
+                _ if json => eprintln!("{}", ack.describe()),
+                _ => println!("{}", ack.describe()),
+            }
         }
         MaintenanceCommand::List { json } => show(&maintenance::list(home)?, json)?,
         MaintenanceCommand::End { id, json } => {

@@ -33,6 +33,14 @@ fn open_window(env: &Env, watcher: &Watcher, root: &Path, reason: &str) {
         reason,
     ]);
     assert!(declared.status.success(), "{}", common::stderr(&declared));
+    // Issue 11, session 50: the command returns once the watcher has taken the window
+    // (it returned before, and a change made right after could be judged outside it).
+    assert!(
+        common::stdout(&declared).contains("acknowledged by the running watcher"),
+        "{}{}",
+        common::stdout(&declared),
+        common::stderr(&declared)
+    );
     let opened = watcher.wait(Duration::from_secs(10), |f, _| {
         count(f, "maintenance-window") == 1
     });

@@ -78,6 +78,7 @@ pub use scan::{
 pub use store_reset::{KeptEvidence, StoreReinitReport};
 pub use streamed_patch::MAX_PATCHED_CHUNK_ENTRIES;
 pub use watch::boot_id;
+pub(crate) use watch::watcher_pid;
 pub use watch::{
     SCRUB_PROGRESS_INTERVAL, ScrubProgress, Settled, WatchOutput, WatchReport, WatchRequest,
 };

@@ -36,6 +36,7 @@ mod ransomware;
 mod renamed;
 mod requests;
 mod running;
+pub(crate) use running::watcher_pid;
 mod scrub;
 mod seen;
 mod torn;
@@ -2195,6 +2196,8 @@ struct Guard<'a> {
     boot_id: Option<String>,
     /// Maintenance windows declared with `pacsguard maintenance`.
     windows: Windows,
+    /// A save of the windows kept for held images failed, said ([`Guard::save_kept_windows`]).
+    kept_windows_unsaved_said: bool,
     /// Set while the audit trail cannot be written (the home's disk is full).
     degraded: Option<trail::Degraded>,
     /// Where records go meanwhile, besides memory (`[watch] degraded_syslog`).
@@ -2463,6 +2466,7 @@ impl<'a> Guard<'a> {
             clock: clock::StepDetector::default(),
             boot_id: clock::boot_id(),
             windows: Windows::new(maintenance_file, root_paths_for_windows, seal_key),
+            kept_windows_unsaved_said: false,
             degraded: None,
             degraded_syslog,
             departed: HashMap::new(),
@@ -2702,6 +2706,7 @@ impl<'a> Guard<'a> {
         self.after_unclean_stop(Instant::now())?;
         self.report_facts_unrecorded(Instant::now())?;
         self.report_restored(restored)?;
+        self.restore_kept_windows(Instant::now())?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
 
@@ -6756,6 +6761,14 @@ impl<'a> Guard<'a> {
                             .fields
                             .push(ransomware::PROOF_UNFINISHED_FIELD.to_string());
                         finding.severity = finding.severity.min(Severity::Warning);
+                        // Judged by the window it was seen in if a restart comes before
+                        // its proof, as one held for room (session 50: its proof queued
+                        // at a stop, the window ended meanwhile, the honest
+                        // re-compression alerted after the restart).
+                        if let Some(now) = tree_entry(root, tree, &finding.path) {
+                            let meta = now.meta;
+                            self.keep_window_for(&finding.path, &meta);
+                        }
                         continue;
                     }
                     // The queue full: held unjudged for room in it, the view at the state
@@ -6767,13 +6780,7 @@ impl<'a> Guard<'a> {
                         // if that window ended by then (review rv49-watch case7).
                         if let Some(now) = tree_entry(root, tree, &finding.path) {
                             let meta = now.meta;
-                            if !self.windows.keep_for(&finding.path, &meta) {
-                                let (waiting, released) =
-                                    (&self.waiting_for_room, &self.waiting_released.0);
-                                self.windows
-                                    .retain_kept(|p| waiting.contains(p) || released.contains(p));
-                                self.windows.keep_for(&finding.path, &meta);
-                            }
+                            self.keep_window_for(&finding.path, &meta);
                         }
                         held.insert(finding.path.clone());
                         continue;
@@ -6833,6 +6840,21 @@ impl<'a> Guard<'a> {
         put_off
     }
 
+    /// Keeps the window that covers `path` for it ([`Windows::keep_for`]): an image held
+    /// for room, or whose proof is queued, is judged by the window its change was seen
+    /// in, in this run and after a restart. Full ([`windows::MAX_KEPT_WINDOWS`]), the
+    /// windows of images neither held nor queued any more make room.
+    fn keep_window_for(&mut self, path: &Path, meta: &pacsguard_fs::Meta) {
+        if self.windows.keep_for(path, meta) {
+            return;
+        }
+        let (waiting, released) = (&self.waiting_for_room, &self.waiting_released.0);
+        let queued: HashSet<&Path> = self.late_proofs.paths().collect();
+        self.windows
+            .retain_kept(|p| waiting.contains(p) || released.contains(p) || queued.contains(p));
+        self.windows.keep_for(path, meta);
+    }
+
     /// Verifies again, as the queue of late proofs drains, the images held for room in
     /// it ([`late::Waiting`]): as many as it has room for, once those taken before were
     /// verified (or [`late::MAX_LATE_PROOF_WAIT`] passed), so that each is proven, put
@@ -6874,6 +6896,7 @@ impl<'a> Guard<'a> {
             return;
         }
         let mut left = HashSet::new();
+        let mut still = Vec::new();
         for finding in findings
             .iter()
             .filter(|f| f.kind == FindingKind::PixelDataChanged)
@@ -6892,7 +6915,14 @@ impl<'a> Guard<'a> {
             if let Some(late) = same {
                 late.finding.path.clone_from(&finding.path);
                 left.insert(finding.path.clone());
+                still.push((finding.path.clone(), now.meta));
             }
+        }
+        // Its content the one seen inside its window: the window kept for it follows its
+        // new times or mode (session 50), so that a restart before its proof judges it
+        // by that window still.
+        for (path, meta) in still {
+            self.windows.keep_for(&path, &meta);
         }
         findings.retain(|f| !(f.kind == FindingKind::PixelDataChanged && left.contains(&f.path)));
     }
@@ -8467,6 +8497,7 @@ impl<'a> Guard<'a> {
             self.publish(&[alert], now)?;
         }
         self.save_seen()?;
+        self.save_kept_windows();
         if self.degraded.is_some() {
             return Ok(()); // signed once the trail has caught up
         }
@@ -8631,12 +8662,65 @@ impl<'a> Guard<'a> {
         self.checkpoint()
     }
 
+    /// Restores the windows kept for images held for room when the last watcher stopped
+    /// ([`Windows::restore_kept`]), before the catch-up judges them again (issue 11,
+    /// session 50): a file that fails its verification is an alert, and each held image
+    /// is then judged by the windows open now.
+    fn restore_kept_windows(&mut self, now: Instant) -> Result<(), EngineError> {
+        let why = match self.windows.restore_kept() {
+            Ok(0) => return Ok(()),
+            Ok(count) => {
+                self.out.notice(&format!(
+                    "{count} image(s) held for room among the late proofs when the last \
+                     watcher stopped are judged by the maintenance window each was seen in"
+                ));
+                return Ok(());
+            }
+            Err(why) => why,
+        };
+        let file = self.session.home.dir.join(windows::KEPT_WINDOWS_FILE);
+        let finding = Finding::new(
+            file.clone(),
+            FindingKind::MaintenanceWindow,
+            Severity::Alert,
+            format!(
+                "{} is refused ({why}): the maintenance windows the last watcher kept for \
+                 images held for room among the late proofs are not used, each such image \
+                 is judged by the windows open now (an honest re-compression seen inside a \
+                 window that ended may alert)",
+                escape_path(&file)
+            ),
+        );
+        self.publish(&[finding], now)
+    }
+
+    /// Saves the windows kept for held images when they changed ([`Windows::save_kept`]):
+    /// a failure (a full home) is said once until a save succeeds again; the windows stay
+    /// kept in memory, only a restart before then loses them.
+    fn save_kept_windows(&mut self) {
+        match self.windows.save_kept() {
+            Ok(_) => self.kept_windows_unsaved_said = false,
+            Err(e) if !self.kept_windows_unsaved_said => {
+                self.kept_windows_unsaved_said = true;
+                self.out.notice(&format!(
+                    "cannot save the maintenance windows kept for held images ({e}): a \
+                     restart before a save succeeds judges those images by the windows \
+                     open then"
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+
     /// Maintenance windows opened or closed since the last look go on the trail, as
     /// findings: a window is a blind spot for ransomware detection, and who opened it,
     /// why and until when must be seen.
     fn maintenance(&mut self, now: Instant) -> Result<(), EngineError> {
         let changes = self.windows.poll(now);
         let opened = changes.iter().any(|c| matches!(c, WindowChange::Opened(_)));
+        let taken = changes
+            .iter()
+            .any(|c| matches!(c, WindowChange::Opened(_) | WindowChange::Closed { .. }));
         for change in changes {
             let finding = match change {
                 WindowChange::Opened(window) => Finding::new(
@@ -8698,6 +8782,17 @@ impl<'a> Guard<'a> {
             self.index_window_instances(now)?;
         } else if !self.windows.is_open() {
             self.profile_instances = None;
+        }
+        // Acknowledged once in effect (said on the trail, its instances indexed):
+        // `maintenance start` waits for this (issue 11, session 50). A failure (a full
+        // home) leaves the command to say it was not acknowledged in time.
+        if taken
+            && let Err(e) =
+                crate::maintenance::write_ack(&self.session.home.dir, self.windows.open_windows())
+        {
+            self.out.notice(&format!(
+                "cannot acknowledge the maintenance windows taken: {e}"
+            ));
         }
         Ok(())
     }

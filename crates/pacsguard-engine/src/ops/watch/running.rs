@@ -39,6 +39,22 @@ pub fn previous_unclean(home: &Path) -> Option<String> {
     })
 }
 
+/// The pid of the watcher that runs on this home, if one does: its marker names a
+/// process that is alive (a marker a `kill -9` left names one that is not, or one that
+/// reuses its pid: then the acknowledgement it never writes is waited for in vain, and
+/// said so, see [`crate::maintenance::wait_for_ack`]).
+pub(crate) fn watcher_pid(home: &Path) -> Option<u32> {
+    let text = crate::files::read_bounded(&marker_path(home), MAX_MARKER_BYTES)
+        .ok()
+        .flatten()?;
+    let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let pid = u32::try_from(value.get("pid")?.as_u64()?).ok()?;
+    Path::new("/proc")
+        .join(pid.to_string())
+        .exists()
+        .then_some(pid)
+}
+
 /// Says a watcher runs from now on.
 pub fn mark_running(home: &Path) -> Result<(), EngineError> {
     let text = serde_json::json!({

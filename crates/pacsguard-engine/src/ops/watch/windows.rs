@@ -12,14 +12,19 @@ use pacsguard_events::{Finding, FindingKind, Severity};
 
 use crate::maintenance::{self, MaintenanceWindow, SealKey};
 
+mod kept;
+pub use kept::KEPT_WINDOWS_FILE;
+
 /// How often the file is looked at (a `stat`): how long a declared window waits before
 /// the watcher honours it.
 pub const MAINTENANCE_POLL: Duration = Duration::from_secs(1);
 
-/// Windows kept for images held for room among the late proofs ([`Windows::keep_for`]):
-/// as many as may be held (`late::MAX_WAITING_FOR_ROOM`); each costs a path and a
+/// Windows kept for images held for room among the late proofs, or whose proof is queued
+/// there ([`Windows::keep_for`]): as many as may be held and queued
+/// (`late::MAX_WAITING_FOR_ROOM` + `late::MAX_LATE_PROOFS`); each costs a path and a
 /// window (a few hundred bytes).
-pub const MAX_KEPT_WINDOWS: usize = super::late::MAX_WAITING_FOR_ROOM;
+pub const MAX_KEPT_WINDOWS: usize =
+    super::late::MAX_WAITING_FOR_ROOM + super::late::MAX_LATE_PROOFS;
 
 /// What happened to the windows since the last look.
 #[derive(Debug)]
@@ -59,6 +64,8 @@ pub struct Windows {
     /// The window each image held unjudged for room among the late proofs was seen in
     /// (`late::Waiting`), with the file's state then: see [`Windows::keep_for`].
     kept: HashMap<PathBuf, (MaintenanceWindow, FileState)>,
+    /// `kept` changed since it was last saved ([`Windows::save_kept`]).
+    kept_changed: bool,
 }
 
 /// A file's state as a window saw it (device, inode, size, mtime, ctime): any write,
@@ -115,6 +122,7 @@ impl Windows {
             open: Vec::new(),
             last_look: None,
             kept: HashMap::new(),
+            kept_changed: false,
         }
     }
 
@@ -204,6 +212,11 @@ impl Windows {
         changes
     }
 
+    /// The windows open.
+    pub fn open_windows(&self) -> impl Iterator<Item = &MaintenanceWindow> {
+        self.open.iter().map(|(w, _)| w)
+    }
+
     /// Whether a window is open.
     pub fn is_open(&self) -> bool {
         !self.open.is_empty()
@@ -231,6 +244,7 @@ impl Windows {
     /// (held again after a drain) stays.
     pub fn keep_for(&mut self, path: &Path, meta: &pacsguard_fs::Meta) -> bool {
         if let Some((_, state)) = self.kept.get_mut(path) {
+            self.kept_changed |= *state != file_state(meta);
             *state = file_state(meta);
             return true;
         }
@@ -242,12 +256,15 @@ impl Windows {
         };
         self.kept
             .insert(path.to_path_buf(), (window.clone(), file_state(meta)));
+        self.kept_changed = true;
         true
     }
 
     /// Forgets the windows kept for the paths `keep` refuses (no longer held).
     pub fn retain_kept(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        let before = self.kept.len();
         self.kept.retain(|path, _| keep(path));
+        self.kept_changed |= self.kept.len() != before;
     }
 
     /// The window kept for `path` ([`Windows::keep_for`]) if its file is as it was seen.
@@ -278,8 +295,15 @@ impl Windows {
             // counted in that window's summary if it is open still; its pixel change
             // judged, the window is kept for it no longer.
             let kept = self.kept_window(&finding.path).cloned();
-            if finding.kind == FindingKind::PixelDataChanged {
-                self.kept.remove(&finding.path);
+            // One whose proof is queued still (a `proof-unfinished` warning) keeps it for
+            // a restart before its proof (session 50).
+            if finding.kind == FindingKind::PixelDataChanged
+                && !finding
+                    .fields
+                    .iter()
+                    .any(|f| f == super::ransomware::PROOF_UNFINISHED_FIELD)
+            {
+                self.kept_changed |= self.kept.remove(&finding.path).is_some();
             }
             let mut ended = BTreeMap::new();
             let (window, counts) = match self.open.iter_mut().find(|(w, _)| w.covers(&finding.path))
@@ -671,6 +695,217 @@ mod tests {
         let mut again = vec![changed(&held)];
         windows.soften(&mut again, &HashSet::new());
         assert_eq!(again[0].severity, Severity::Alert);
+    }
+
+    /// Issue 11, session 50: the window kept for an image held for room outlives the
+    /// watcher: saved, it is restored by the next start (a new `Windows` over the same
+    /// home), the window ended meanwhile, and judges the image as it did before the
+    /// stop (info); an image not kept stays an alert. Failed before (the restart's
+    /// windows knew none: the honest re-compression an alert).
+    #[test]
+    fn a_kept_window_outlives_a_restart() {
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        windows.poll(Instant::now());
+        let held = store.join("held.dcm");
+        let forged = store.join("forged.dcm");
+        for path in [&held, &forged] {
+            std::fs::write(path, b"written inside the window").expect("test fixture");
+        }
+        let meta = |path: &Path| {
+            pacsguard_fs::Meta::of(&std::fs::symlink_metadata(path).expect("test fixture"))
+        };
+        assert!(windows.keep_for(&held, &meta(&held)));
+        assert_eq!(windows.save_kept().ok(), Some(true));
+        assert_eq!(
+            windows.save_kept().ok(),
+            Some(false),
+            "unchanged: not written"
+        );
+        maintenance::end(&home, 1).expect("end");
+        drop(windows);
+        let (mut restarted, key_path) = restart(&home, &store);
+        assert!(key_path.exists());
+        assert!(!restarted.covers(&held), "nothing restored yet");
+        assert_eq!(restarted.restore_kept(), Ok(1));
+        let changed = |path: &Path| {
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::PixelDataChanged,
+                Severity::Alert,
+                "re-compressed losslessly",
+            )
+        };
+        let mut findings = vec![changed(&held), changed(&forged)];
+        restarted.soften(&mut findings, &HashSet::new());
+        assert_eq!(findings[0].severity, Severity::Info, "{findings:?}");
+        assert!(
+            findings[0]
+                .detail
+                .contains("inside maintenance window 1: migration"),
+            "{findings:?}"
+        );
+        assert_eq!(findings[1].severity, Severity::Alert, "{findings:?}");
+        // Judged: kept no longer, and the file that kept it goes at the next save.
+        assert_eq!(restarted.save_kept().ok(), Some(true));
+        assert!(!key_path.exists());
+    }
+
+    /// Issue 11, session 50: a kept-windows file edited on disk (its entry moved to name a
+    /// forged image, or its window's reason changed), or larger than
+    /// MAX_KEPT_WINDOWS_FILE_BYTES, is refused whole and said: nothing is restored, the
+    /// forged image stays an alert; an entry whose file changed since is dropped.
+    #[test]
+    fn a_tampered_kept_windows_file_is_refused() {
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        windows.poll(Instant::now());
+        let held = store.join("held.dcm");
+        let fake = store.join("fake.dcm");
+        let later = store.join("later.dcm");
+        for path in [&held, &fake, &later] {
+            std::fs::write(path, b"written inside the window").expect("test fixture");
+        }
+        let meta = |path: &Path| {
+            pacsguard_fs::Meta::of(&std::fs::symlink_metadata(path).expect("test fixture"))
+        };
+        assert!(windows.keep_for(&held, &meta(&held)));
+        assert!(windows.keep_for(&later, &meta(&later)));
+        assert_eq!(windows.save_kept().ok(), Some(true));
+        maintenance::end(&home, 1).expect("end");
+        let (_, file) = restart(&home, &store);
+        let saved = std::fs::read_to_string(&file).expect("test fixture");
+        // Written again since it was kept: its entry is dropped, the other restored.
+        std::fs::remove_file(&later).expect("test fixture");
+        std::fs::write(&later, b"forged after the window").expect("test fixture");
+        let (mut restarted, _) = restart(&home, &store);
+        assert_eq!(restarted.restore_kept(), Ok(1));
+        assert!(restarted.covers(&held) && !restarted.covers(&later));
+        let forged = |path: &Path| {
+            vec![Finding::new(
+                path.to_path_buf(),
+                FindingKind::PixelDataChanged,
+                Severity::Alert,
+                "re-compressed losslessly",
+            )]
+        };
+        let hex_of = |path: &Path| hex::encode(path.as_os_str().as_encoded_bytes());
+        for edited in [
+            saved.replace(&hex_of(&held), &hex_of(&fake)),
+            saved.replace("\"reason\":\"migration\"", "\"reason\":\"migratioN\""),
+        ] {
+            assert_ne!(edited, saved);
+            std::fs::write(&file, &edited).expect("test fixture");
+            let (mut restarted, _) = restart(&home, &store);
+            let refused = restarted.restore_kept();
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|why| why.contains("MAC does not match")),
+                "{refused:?}"
+            );
+            let mut findings = forged(&fake);
+            restarted.soften(&mut findings, &HashSet::new());
+            assert_eq!(findings[0].severity, Severity::Alert, "{findings:?}");
+            assert!(!restarted.covers(&held), "nothing restored");
+            // Replaced at the next save (nothing kept: removed), so said once.
+            assert_eq!(restarted.save_kept().ok(), Some(true));
+            assert!(!file.exists());
+        }
+        std::fs::write(&file, &saved).expect("test fixture");
+        let big = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .expect("test fixture");
+        big.set_len(kept::MAX_KEPT_WINDOWS_FILE_BYTES + 1)
+            .expect("test fixture");
+        let (mut restarted, _) = restart(&home, &store);
+        let refused = restarted.restore_kept();
+        assert!(
+            refused.as_ref().is_err_and(|why| why.contains("limit")),
+            "{refused:?}"
+        );
+    }
+
+    /// Issue 11, session 50: an image whose proof is queued (its `proof-unfinished`
+    /// warning softened by the window kept for it) keeps that window, so that a restart
+    /// before its proof judges it by the window its change was seen in; its verdict (a
+    /// pixel change without that field) ends it. Failed before (the warning ended it).
+    #[test]
+    fn an_image_whose_proof_is_queued_keeps_its_window_until_judged() {
+        let (_tmp, home, store, mut windows) = windows_over_a_store();
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        windows.poll(Instant::now());
+        let queued = store.join("queued.dcm");
+        std::fs::write(&queued, b"re-compressed").expect("test fixture");
+        let meta =
+            pacsguard_fs::Meta::of(&std::fs::symlink_metadata(&queued).expect("test fixture"));
+        assert!(windows.keep_for(&queued, &meta));
+        maintenance::end(&home, 1).expect("end");
+        windows.poll(Instant::now() + MAINTENANCE_POLL);
+        assert!(!windows.is_open());
+        let mut warning = vec![Finding::new(
+            queued.clone(),
+            FindingKind::PixelDataChanged,
+            Severity::Warning,
+            "judged by its stream",
+        )];
+        warning[0]
+            .fields
+            .push(super::super::ransomware::PROOF_UNFINISHED_FIELD.to_string());
+        windows.soften(&mut warning, &HashSet::new());
+        assert!(
+            warning[0].detail.contains("its proof unfinished"),
+            "{warning:?}"
+        );
+        assert!(windows.covers(&queued), "kept while its proof is queued");
+        let mut verdict = vec![Finding::new(
+            queued.clone(),
+            FindingKind::PixelDataChanged,
+            Severity::Alert,
+            "re-compressed losslessly",
+        )];
+        windows.soften(&mut verdict, &HashSet::new());
+        assert_eq!(verdict[0].severity, Severity::Info, "{verdict:?}");
+        assert!(!windows.covers(&queued), "judged: kept no longer");
+    }
+
+    /// A new `Windows` over `home`'s windows and `store` (a restart), and the file where
+    /// the windows kept are saved.
+    fn restart(home: &Home, store: &Path) -> (Windows, PathBuf) {
+        let key = SealKey::of(&home.load_key().expect("key"));
+        let mut windows = Windows::new(
+            maintenance::maintenance_path(home),
+            vec![store.to_path_buf()],
+            key,
+        );
+        windows.poll(Instant::now());
+        assert!(!windows.is_open(), "the window ended before the restart");
+        (windows, home.dir.join(KEPT_WINDOWS_FILE))
     }
 
     /// MAX_KEPT_WINDOWS bounds the windows kept for held images: past it, none is kept
