@@ -3982,12 +3982,31 @@ impl<'a> Guard<'a> {
         if self.arrivals.contains(&path.to_path_buf()) {
             return true;
         }
-        let Some((index, rel)) = self.root_of(path) else {
-            return false;
-        };
-        self.views
-            .lock()
-            .is_ok_and(|views| views.get(index).is_some_and(|v| !v.contains(&rel)))
+        match self.ask_view(path, |v, rel| v.contains(rel)) {
+            Some(Ok(known)) => !known,
+            // A failed file's lookup reads as nothing: taken for "new", a stored image
+            // written under another process's lock on the view file waited as an
+            // arrival. Not known new: judged now, through the failed-view path (the
+            // fall-back, or left unjudged and said).
+            Some(Err(view::ViewFailed)) | None => false,
+        }
+    }
+
+    /// What the view of the root holding `path` answers to `ask` (given the view and the
+    /// relative path), read through [`RootView::read`]: `None` when no root holds the
+    /// path (or the views' mutex is poisoned), [`view::ViewFailed`] when the view's file
+    /// failed before or during the read (a lock held on it by another process). These
+    /// quick questions take no `&mut` to put the view in memory; read directly, a failed
+    /// file's lookup read as "not in the view" (issue 15, session 50).
+    fn ask_view<T>(
+        &self,
+        path: &Path,
+        ask: impl FnOnce(&RootView, &[u8]) -> T,
+    ) -> Option<Result<T, view::ViewFailed>> {
+        let (index, rel) = self.root_of(path)?;
+        let views = self.views.lock().ok()?;
+        let view = views.get(index)?;
+        Some(view.read(|v| ask(v, &rel)))
     }
 
     /// Files that arrived during this run are arrivals wherever they go next within
@@ -13793,6 +13812,62 @@ mod tests {
             waiting.iter().all(|f| f.severity == Severity::Alert),
             "{waiting:#?}"
         );
+    }
+
+    /// Issue 15 (session 50): the quick questions the event loop asks the view (is this
+    /// path new? does the view hold it?) read it directly, so a failed file (another
+    /// process's lock) answered "not there" for a stored image: it was taken for a new
+    /// file, its events waited as an arrival's, and a writer growing it was waited for up
+    /// to MAX_ARRIVAL_WAIT. They read through `RootView::read` now: a failed view is not
+    /// known new, and the path is judged at once through the failed-view path. Seen
+    /// failing before the change (`is_fresh` true for the stored image).
+    #[test]
+    fn a_stored_image_is_never_taken_for_new_while_its_view_file_failed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let mut session = Session::open(home).expect("session");
+        let root = tmp.path().join("tree");
+        std::fs::create_dir(&root).expect("root");
+        std::fs::write(
+            root.join("a.dcm"),
+            pacsguard_testkit::pydicom_sample("CT_small.dcm"),
+        )
+        .expect("a file");
+        let spec = pacsguard_profile::RootSpec {
+            path: root.clone(),
+            policy: pacsguard_profile::Policy::AppendOnly,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let mut tree = walk_subtrees(&spec, &[Vec::new()], &[]).expect("walked");
+        hash_tree(&spec, None, &mut tree, &|_| {});
+        let profile = RootProfile {
+            spec,
+            entries: tree.entries,
+        };
+        let config = WatchConfig {
+            view_on_disk: true,
+            ..WatchConfig::default()
+        };
+        let mut heard = Heard::default();
+        let guard = Guard::new(
+            &mut session,
+            &mut heard,
+            config,
+            vec![profile],
+            Vec::new(),
+            1,
+        )
+        .expect("guard");
+        let stored = root.join("a.dcm");
+        assert!(!guard.is_fresh(&stored) && guard.in_view(&stored), "sound");
+        assert!(guard.is_fresh(&root.join("b.dcm")) && !guard.in_view(&root.join("b.dcm")));
+        guard.views().expect("views")[0].fail_for_tests();
+        assert!(!guard.is_fresh(&stored), "a stored image is not new");
+        assert!(guard.in_view(&stored), "not known new");
+        assert!(!guard.is_fresh(&root.join("b.dcm")), "not known new either");
     }
 
     #[test]
