@@ -109,6 +109,17 @@ pub enum StoreError {
     /// and never taken for a store refused ([`StoreError::refused_store`]).
     #[error("watch view {}: {reason}", .path.display())]
     ViewFile { path: PathBuf, reason: String },
+    /// A write to a watcher's view file given up once the lock waits of the turn open
+    /// were spent ([`crate::ViewWaitTurn`]): another process held a lock on the file.
+    /// A variant of its own, so that a lock is told from damage by its kind
+    /// ([`StoreError::is_busy`]), never by the words of a message.
+    #[error(
+        "watch view {}: another process held a lock on it past the turn's wait ({} ms, \
+         VIEW_TURN_WAIT): the write is given up",
+        .path.display(),
+        crate::VIEW_TURN_WAIT.as_millis()
+    )]
+    ViewLockWaitsSpent { path: PathBuf },
     /// A watcher's view file could not be made, deleted or set up by the file system:
     /// `source` keeps its error code, so that a full disk is told by it
     /// ([`StoreError::disk_full`]), never by the words of a message.
@@ -264,6 +275,22 @@ impl StoreError {
             StoreError::ViewFileIo { source, .. } => source.raw_os_error().is_some_and(|code| {
                 code == nix::errno::Errno::ENOSPC as i32 || code == nix::errno::Errno::EDQUOT as i32
             }),
+            _ => false,
+        }
+    }
+
+    /// Whether the error is another process's lock held past the wait (SQLite's
+    /// `SQLITE_BUSY` or `SQLITE_LOCKED`, or a view file's turn of lock waits spent): the
+    /// file is sound and the same read or write succeeds once the lock is let go. A
+    /// backup tool or `sqlite3 FILE .dump` holds such a lock; it is no tampering
+    /// (issue 15, session 50).
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } | StoreError::View { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            StoreError::ViewLockWaitsSpent { .. } => true,
             _ => false,
         }
     }

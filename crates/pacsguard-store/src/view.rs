@@ -563,13 +563,8 @@ impl ViewDb {
     /// and goes on holding the pages in memory, so the rows still to come would each
     /// have added to memory and asked for the lock again, for nothing.
     fn waits_spent(&self) -> StoreError {
-        StoreError::ViewFile {
+        StoreError::ViewLockWaitsSpent {
             path: self.path.clone(),
-            reason: format!(
-                "another process held a lock on it past the turn's wait \
-                 ({} ms, VIEW_TURN_WAIT): the write is given up",
-                VIEW_TURN_WAIT.as_millis()
-            ),
         }
     }
 

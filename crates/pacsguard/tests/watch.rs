@@ -237,10 +237,13 @@ fn a_view_file_failed_at_the_start_still_has_every_directory_watched() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(watches >= 3, "the root, study, study/series: {stderr}");
+    // Said, as a warning: a lock another process held is no tampering (session 50).
     assert!(
-        findings
-            .iter()
-            .any(|f| f["kind"] == "watch-state-altered" && f["severity"] == "alert"),
+        findings.iter().any(|f| f["kind"] == "watch-state-altered"
+            && f["severity"] == "warning"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no longer judged against"))),
         "the view's failure said: {findings:#?}"
     );
     assert!(added, "{findings:#?}\n{stderr}");
@@ -326,10 +329,14 @@ fn changes_made_during_a_catch_up_in_parts(lock: bool) {
     if let Some(mut reader) = reader {
         // Held until the catch-up's write failed under it (one VIEW_TURN_WAIT of 1 s) and
         // the view fell back, said: however loaded the machine, the write meets the lock.
+        // Said as a warning since session 50 (a lock is no tampering).
         let fell = watcher.wait(Duration::from_secs(60), |findings, _| {
-            findings
-                .iter()
-                .any(|f| f["kind"] == "watch-state-altered" && f["severity"] == "alert")
+            findings.iter().any(|f| {
+                f["kind"] == "watch-state-altered"
+                    && f["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("no longer judged against"))
+            })
         });
         let _ = reader.kill();
         let _ = reader.wait();
@@ -537,8 +544,10 @@ fn a_view_on_disk_damaged_again_and_again_is_rebuilt_up_to_the_limit_then_held_i
 
 /// A view file that fails is left for the signed baseline; a baseline that cannot be
 /// read then (its signature broken) made the report turn an error, and the guard exited
-/// (status 2) with nothing more watched. It is one `unreadable` warning naming the
-/// store, and the guard keeps guarding.
+/// (status 2) with nothing more watched. It is one `unreadable` finding naming the
+/// store, and the guard keeps guarding. Session 50: a signature that does not verify is
+/// tampering, an alert (a warning before, as for a store another process holds), and so
+/// is each change left waiting under it.
 #[test]
 fn an_unreadable_baseline_when_the_view_file_fails_is_said_once_and_the_guard_goes_on() {
     let env = Env::new();
@@ -582,9 +591,26 @@ fn an_unreadable_baseline_when_the_view_file_fails_is_said_once_and_the_guard_go
     assert!(
         unreadable[0]["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("signed baseline cannot be read")),
+            .is_some_and(|d| d.contains("signed baseline is refused as altered")),
         "{unreadable:?}"
     );
+    assert_eq!(unreadable[0]["severity"], "alert", "{unreadable:?}");
+    let t = tally(&findings, &env.tree);
+    for i in 0..3 {
+        let path = format!("new-{i}.dcm");
+        let said: Vec<&Value> = findings
+            .iter()
+            .filter(|f| {
+                f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{path}")))
+            })
+            .collect();
+        assert!(
+            !said.is_empty() && said.iter().all(|f| f["severity"] == "alert"),
+            "{path}: {said:#?}\n{t:?}"
+        );
+    }
     assert_ne!(code, 2, "{stderr}");
 }
 

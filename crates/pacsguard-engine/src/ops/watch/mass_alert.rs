@@ -56,12 +56,15 @@ impl Guard<'_> {
     /// unlinked and written again under its path is a new inode, and was waited for as a
     /// new file as long as its writer grew it, up to MAX_ARRIVAL_WAIT).
     pub(super) fn in_view(&self, path: &Path) -> bool {
-        let Some((index, rel)) = self.root_of(path) else {
-            return false;
-        };
-        self.views
-            .lock()
-            .is_ok_and(|views| views.get(index).is_some_and(|v| v.entry(&rel).is_some()))
+        match self.ask_view(path, |v, rel| v.entry(rel).is_some()) {
+            Some(Ok(held)) => held,
+            // The view's file failed (another process's lock): its lookup reads as
+            // nothing, and a stored image written there waited as a new file for as long
+            // as its writer grew it (issue 15, session 50). Not known new: judged now,
+            // through the failed-view path.
+            Some(Err(super::view::ViewFailed)) => true,
+            None => false,
+        }
     }
 
     /// One pass over `/proc` (see [`writers::other_writers`]): who holds `wanted` open

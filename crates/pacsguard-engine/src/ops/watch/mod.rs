@@ -2160,6 +2160,10 @@ struct Guard<'a> {
     /// While the signed baseline cannot be read for a failed view file: when it is read
     /// again, and the wait before that (see [`BASELINE_RETRY_FIRST`]).
     baseline_retry: Option<(Instant, Duration)>,
+    /// The signed baseline was last refused as altered (its signature does not verify,
+    /// another key, not a store: [`EngineError::refused_store`]), not merely unreadable:
+    /// what waits unjudged meanwhile is said as an alert ([`Guard::leave_unjudged`]).
+    baseline_refused: bool,
     /// What waits to be judged until a failed view can be read again ([`Unjudged`]).
     unjudged: Unjudged,
     alert: AlertCommand,
@@ -2415,6 +2419,7 @@ impl<'a> Guard<'a> {
             mass: mass_writers::MassWriters::default(),
             catching_up: false,
             baseline_retry: None,
+            baseline_refused: false,
             unjudged: Unjudged::default(),
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Views::new(views)),
@@ -2593,17 +2598,32 @@ impl<'a> Guard<'a> {
             self.unjudged.keep(index, paths);
             named
         };
+        // Under a baseline refused as altered, a change waiting is no routine wait: the
+        // one trusted record of the root was changed, and the change is said as an alert.
+        let (severity, detail) = if self.baseline_refused {
+            (
+                Severity::Alert,
+                "not verified: the view file of its root failed and the signed baseline \
+                 is refused as altered (its signature does not verify), so nothing \
+                 trusted can judge this change; judged once a baseline that verifies or \
+                 the view file can be read",
+            )
+        } else {
+            (
+                Severity::Warning,
+                "not verified yet: the view file of its root failed and the signed \
+                 baseline cannot be read to take its place; judged once one of them \
+                 can be read",
+            )
+        };
         let findings: Vec<Finding> = named
             .into_iter()
             .map(|path| {
                 Finding::new(
                     path,
                     FindingKind::NotInspected,
-                    Severity::Warning,
-                    "not verified yet: the view file of its root failed and the signed \
-                     baseline cannot be read to take its place; judged once one of them \
-                     can be read"
-                        .to_string(),
+                    severity,
+                    detail.to_string(),
                 )
             })
             .filter(|f| self.first_report(f))
@@ -3201,12 +3221,14 @@ impl<'a> Guard<'a> {
         }
         if failed_still.is_empty() {
             self.baseline_retry = None;
+            self.baseline_refused = false;
             return Ok(findings);
         }
         let failed = failed_still;
         let baseline = match self.session.require_baseline() {
             Ok((baseline, _)) => {
                 self.baseline_retry = None;
+                self.baseline_refused = false;
                 baseline
             }
             Err(e) => {
@@ -3239,6 +3261,34 @@ impl<'a> Guard<'a> {
             .iter()
             .map(|(_, root, _)| escape_path(root))
             .collect();
+        // A baseline whose signature does not verify was altered: tampering, an alert.
+        // Said as a warning like a store another process holds, someone with root who
+        // broke the signature (and held the view file) left every change after it a
+        // "not verified yet" warning for the rest of the run (issue 15, session 50).
+        let refused = error.refused_store().map(crate::error::store_way_out);
+        self.baseline_refused = refused.is_some();
+        if let Some(way_out) = refused {
+            let finding = Finding::new(
+                self.session.home.store_path(),
+                FindingKind::Unreadable,
+                Severity::Alert,
+                format!(
+                    "the signed baseline is refused as altered ({error}): someone with \
+                     write access to the home changed it (or put another store in its \
+                     place), so it cannot take the place of the failed view file of {}; \
+                     every change there waits unjudged, each said as an alert until a \
+                     baseline that verifies can be read (tried again every {} s at most). \
+                     {way_out}",
+                    roots.join(", "),
+                    BASELINE_RETRY_MAX.as_secs(),
+                ),
+            );
+            return if self.first_report(&finding) {
+                vec![finding]
+            } else {
+                Vec::new()
+            };
+        }
         let finding = Finding::new(
             self.session.home.store_path(),
             FindingKind::Unreadable,
@@ -3937,12 +3987,31 @@ impl<'a> Guard<'a> {
         if self.arrivals.contains(&path.to_path_buf()) {
             return true;
         }
-        let Some((index, rel)) = self.root_of(path) else {
-            return false;
-        };
-        self.views
-            .lock()
-            .is_ok_and(|views| views.get(index).is_some_and(|v| !v.contains(&rel)))
+        match self.ask_view(path, |v, rel| v.contains(rel)) {
+            Some(Ok(known)) => !known,
+            // A failed file's lookup reads as nothing: taken for "new", a stored image
+            // written under another process's lock on the view file waited as an
+            // arrival. Not known new: judged now, through the failed-view path (the
+            // fall-back, or left unjudged and said).
+            Some(Err(view::ViewFailed)) | None => false,
+        }
+    }
+
+    /// What the view of the root holding `path` answers to `ask` (given the view and the
+    /// relative path), read through [`RootView::read`]: `None` when no root holds the
+    /// path (or the views' mutex is poisoned), [`view::ViewFailed`] when the view's file
+    /// failed before or during the read (a lock held on it by another process). These
+    /// quick questions take no `&mut` to put the view in memory; read directly, a failed
+    /// file's lookup read as "not in the view" (issue 15, session 50).
+    fn ask_view<T>(
+        &self,
+        path: &Path,
+        ask: impl FnOnce(&RootView, &[u8]) -> T,
+    ) -> Option<Result<T, view::ViewFailed>> {
+        let (index, rel) = self.root_of(path)?;
+        let views = self.views.lock().ok()?;
+        let view = views.get(index)?;
+        Some(view.read(|v| ask(v, &rel)))
     }
 
     /// Files that arrived during this run are arrivals wherever they go next within
@@ -9557,13 +9626,24 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
     } else {
         String::new()
     };
+    // A file only locked by another process is sound: leaving it is no tampering
+    // (issue 15, session 50); any other failure (an I/O error, a file replaced at its
+    // path, damage past the rebuilds) stays an alert.
+    let (severity, locked) = if fell.locked {
+        (
+            Severity::Warning,
+            " (another process held a lock on the file: not tampering)",
+        )
+    } else {
+        (Severity::Alert, "")
+    };
     if let Some(replayed) = fell.replayed {
         return Finding::new(
             file.to_path_buf(),
             FindingKind::WatchStateAltered,
-            Severity::Alert,
+            severity,
             format!(
-                "the watcher's view file of {} failed, so it is no longer judged \
+                "the watcher's view file of {} failed{locked}, so it is no longer judged \
                  against: the view is held in memory until it goes back to a new file \
                  (tried VIEW_RETURN_WAIT later), the signed \
                  baseline with this run's {replayed} write(s) laid over it as the watcher \
@@ -9586,9 +9666,9 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
     Finding::new(
         file.to_path_buf(),
         FindingKind::WatchStateAltered,
-        Severity::Alert,
+        severity,
         format!(
-            "the watcher's view file of {} failed, so it is no longer judged \
+            "the watcher's view file of {} failed{locked}, so it is no longer judged \
              against: the view is held in memory until it goes back to a new file \
                  (tried VIEW_RETURN_WAIT later), the signed \
              baseline with the {} row(s) of the file that still verify under the \
@@ -9637,6 +9717,7 @@ fn view_trouble_findings(
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut failures = Vec::new();
+    let mut again: u64 = 0;
     for trouble in troubles {
         match trouble {
             ViewTrouble::Altered(rel) => findings.push(Finding::new(
@@ -9653,6 +9734,24 @@ fn view_trouble_findings(
                 ),
             )),
             ViewTrouble::Failed(reason) => failures.push(reason),
+            ViewTrouble::FailedAgain(times) => again = again.saturating_add(times),
+            ViewTrouble::Locked(reason) => findings.push(Finding::new(
+                file.to_path_buf(),
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "the watcher's view file of {} is locked by another process ({reason}; \
+                     a backup tool or `sqlite3 FILE .dump` holds such a lock): not \
+                     tampering, said once for the file. Each lookup and write waited up to \
+                     {} ms (VIEW_BUSY_WAIT, VIEW_TURN_WAIT a turn) and was not made on it: \
+                     the view of this root is put in memory from the signed baseline with \
+                     what the watcher saw laid over it (said next), and what could not be \
+                     judged meanwhile waits, said not verified, judged once the baseline or \
+                     the file can be read",
+                    escape_path(root),
+                    pacsguard_store::VIEW_BUSY_WAIT.as_millis(),
+                ),
+            )),
             ViewTrouble::Rebuilt {
                 damaged,
                 entries,
@@ -9760,7 +9859,7 @@ fn view_trouble_findings(
             )),
         }
     }
-    if !failures.is_empty() || untold > 0 {
+    if !failures.is_empty() || again > 0 || untold > 0 {
         let first = failures.first().cloned().unwrap_or_default();
         findings.push(Finding::new(
             file.to_path_buf(),
@@ -9779,7 +9878,7 @@ fn view_trouble_findings(
                  laid over the baseline: this run's writes as the watcher made them, or \
                  the rows of the file that still verify)",
                 escape_path(root),
-                failures.len(),
+                (failures.len() as u64).saturating_add(again),
                 // A count past the limit only when there is one: "and 0 more" said
                 // nothing (review rv42-state).
                 if untold > 0 {
@@ -13713,6 +13812,157 @@ mod tests {
             .filter(|(k, d)| *k == FindingKind::NotInspected && d.contains("not verified yet"))
             .count();
         assert!(waits >= 1, "said: {kinds:?}");
+    }
+
+    /// Issue 15 (session 50): someone with root broke the signed baseline's signature
+    /// and made the view file fail (held a lock on it): the baseline, refused, could not
+    /// take the file's place, and every change after was a "not verified yet" warning
+    /// for the rest of the run, the refusal itself a warning as for a store another
+    /// process holds. A baseline whose signature does not verify is tampering: an alert,
+    /// and so is each change left waiting under it. Seen failing before the change (the
+    /// `unreadable` finding a warning). The signature broken by the real `sqlite3`.
+    #[test]
+    fn a_baseline_whose_signature_is_broken_is_an_alert_and_so_is_each_change_left_waiting() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let mut session = Session::open(home).expect("session");
+        let root = tmp.path().join("tree");
+        std::fs::create_dir(&root).expect("root");
+        std::fs::write(
+            root.join("a.dcm"),
+            pacsguard_testkit::pydicom_sample("CT_small.dcm"),
+        )
+        .expect("a file");
+        session
+            .profile(
+                &crate::ops::profile::ProfileRequest {
+                    paths: vec![root.clone()],
+                    policy: Some(pacsguard_profile::Policy::AppendOnly),
+                    ..Default::default()
+                },
+                &crate::progress::NoProgress,
+            )
+            .expect("profiled");
+        let (baseline, _) = session.require_baseline().expect("signed");
+        let profile = baseline.root(&root).expect("the root").clone();
+        let store = session.home.store_path();
+        let broken = std::process::Command::new("sqlite3")
+            .args(["-cmd", ".timeout 30000"])
+            .arg(&store)
+            .arg("UPDATE baseline SET signature = zeroblob(64); SELECT changes();")
+            .output()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        assert_eq!(
+            String::from_utf8_lossy(&broken.stdout).trim(),
+            "1",
+            "{}",
+            String::from_utf8_lossy(&broken.stderr)
+        );
+        std::fs::write(root.join("new.dcm"), b"DICM not an image").expect("a new file");
+        let config = WatchConfig {
+            view_on_disk: true,
+            ..WatchConfig::default()
+        };
+        let mut heard = Heard::default();
+        {
+            let mut guard = Guard::new(
+                &mut session,
+                &mut heard,
+                config,
+                vec![profile],
+                Vec::new(),
+                1,
+            )
+            .expect("guard");
+            guard.views().expect("views")[0].fail_for_tests();
+            let now = Instant::now();
+            guard
+                .verify(
+                    0,
+                    vec![Pending {
+                        rel: b"new.dcm".to_vec(),
+                        rehash: true,
+                        settled: true,
+                        renamed_in: false,
+                    }],
+                    now,
+                )
+                .expect("verified");
+        }
+        let refused: Vec<&Finding> = heard
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Unreadable && f.path == store)
+            .collect();
+        assert_eq!(refused.len(), 1, "{:#?}", heard.findings);
+        assert_eq!(refused[0].severity, Severity::Alert, "{refused:#?}");
+        let waiting: Vec<&Finding> = heard
+            .findings
+            .iter()
+            .filter(|f| f.path == root.join("new.dcm"))
+            .collect();
+        assert!(!waiting.is_empty(), "{:#?}", heard.findings);
+        assert!(
+            waiting.iter().all(|f| f.severity == Severity::Alert),
+            "{waiting:#?}"
+        );
+    }
+
+    /// Issue 15 (session 50): the quick questions the event loop asks the view (is this
+    /// path new? does the view hold it?) read it directly, so a failed file (another
+    /// process's lock) answered "not there" for a stored image: it was taken for a new
+    /// file, its events waited as an arrival's, and a writer growing it was waited for up
+    /// to MAX_ARRIVAL_WAIT. They read through `RootView::read` now: a failed view is not
+    /// known new, and the path is judged at once through the failed-view path. Seen
+    /// failing before the change (`is_fresh` true for the stored image).
+    #[test]
+    fn a_stored_image_is_never_taken_for_new_while_its_view_file_failed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let mut session = Session::open(home).expect("session");
+        let root = tmp.path().join("tree");
+        std::fs::create_dir(&root).expect("root");
+        std::fs::write(
+            root.join("a.dcm"),
+            pacsguard_testkit::pydicom_sample("CT_small.dcm"),
+        )
+        .expect("a file");
+        let spec = pacsguard_profile::RootSpec {
+            path: root.clone(),
+            policy: pacsguard_profile::Policy::AppendOnly,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let mut tree = walk_subtrees(&spec, &[Vec::new()], &[]).expect("walked");
+        hash_tree(&spec, None, &mut tree, &|_| {});
+        let profile = RootProfile {
+            spec,
+            entries: tree.entries,
+        };
+        let config = WatchConfig {
+            view_on_disk: true,
+            ..WatchConfig::default()
+        };
+        let mut heard = Heard::default();
+        let guard = Guard::new(
+            &mut session,
+            &mut heard,
+            config,
+            vec![profile],
+            Vec::new(),
+            1,
+        )
+        .expect("guard");
+        let stored = root.join("a.dcm");
+        assert!(!guard.is_fresh(&stored) && guard.in_view(&stored), "sound");
+        assert!(guard.is_fresh(&root.join("b.dcm")) && !guard.in_view(&root.join("b.dcm")));
+        guard.views().expect("views")[0].fail_for_tests();
+        assert!(!guard.is_fresh(&stored), "a stored image is not new");
+        assert!(guard.in_view(&stored), "not known new");
+        assert!(!guard.is_fresh(&root.join("b.dcm")), "not known new either");
     }
 
     #[test]

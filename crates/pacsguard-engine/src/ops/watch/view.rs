@@ -425,8 +425,21 @@ pub enum ViewTrouble {
     /// The row at this path fails its MAC or does not decode to an entry at that path:
     /// the file was written by someone else while the watcher ran.
     Altered(Vec<u8>),
-    /// The file could not be read or written (a full disk, an I/O error).
+    /// The file could not be read or written (a full disk, an I/O error): kept once per
+    /// report turn, the failures after it counted ([`ViewTrouble::FailedAgain`]).
     Failed(String),
+    /// More failures than the one [`ViewTrouble::Failed`] kept since the last report
+    /// turn: counted, never kept one by one. Kept one by one, a file failing at every
+    /// write filled the troubles kept ([`MAX_KEPT_TROUBLES`]) and the rest, counted as
+    /// untold, made an alert at every report turn (issue 15, session 50).
+    FailedAgain(u64),
+    /// Another process held a lock on the file past the wait ([`StoreError::is_busy`]:
+    /// a backup tool, `sqlite3 FILE .dump`), said once per file: a lock is no
+    /// tampering. Before (session 50), each lookup and write it failed was one more
+    /// failure, past [`MAX_KEPT_TROUBLES`] an alert "failed 1024 time(s)" at every report
+    /// turn, 8 for one lock of 45 s (review rv49-watch, case28). What could not be
+    /// read or written meanwhile is said by the fall-back to memory that follows.
+    Locked(String),
     /// Rows failed their check (the first paths here, up to [`MAX_KEPT_TROUBLES`]), so
     /// the file was rebuilt from the signed baseline with what the run saw laid over it
     /// ([`Overlay`]; `entries` rows): a path whose row was damaged is judged against the
@@ -612,6 +625,10 @@ struct DiskView {
     /// Set when a read or write failed inside the write transaction open: it is then
     /// rolled back whole, never committed in part.
     tx_failed: Cell<bool>,
+    /// A lock held by another process was met ([`ViewTrouble::Locked`], said once).
+    lock_said: Cell<bool>,
+    /// A read or write failed for another cause than a lock: the fall-back is an alert.
+    not_a_lock: Cell<bool>,
 }
 
 /// What a write transaction changed of the writes held in memory, as they were before
@@ -782,6 +799,8 @@ impl std::fmt::Debug for DiskView {
 struct Troubles {
     kept: Vec<ViewTrouble>,
     untold: u64,
+    /// Failures past the one kept ([`ViewTrouble::FailedAgain`]).
+    failed_again: u64,
     said: HashSet<Vec<u8>>,
 }
 
@@ -1087,6 +1106,9 @@ pub struct FellBack {
     /// How long the guard waited on the failed file before it was left
     /// ([`DiskView::stalled`]; lookups and writes, not walks: at least this).
     pub stalled: Duration,
+    /// Every failure of the file was another process's lock ([`ViewTrouble::Locked`]):
+    /// the file is sound, only held; the fall-back is a warning, not an alert.
+    pub locked: bool,
 }
 
 /// What a rebuild (or the fall-back to memory) laid over the signed baseline.
@@ -1312,6 +1334,8 @@ impl DiskView {
             stalled: Cell::new(Duration::ZERO),
             undo: RefCell::new(None),
             tx_failed: Cell::new(false),
+            lock_said: Cell::new(false),
+            not_a_lock: Cell::new(false),
         })
     }
 
@@ -1643,7 +1667,32 @@ impl DiskView {
         if self.db.in_transaction() {
             self.tx_failed.set(true);
         }
+        if e.is_busy() {
+            // Said once for the file: every lookup and write the lock fails after is
+            // the same lock, not one more incident.
+            if !self.lock_said.replace(true) {
+                self.note(ViewTrouble::Locked(e.to_string()));
+            }
+            return;
+        }
+        self.not_a_lock.set(true);
+        let mut troubles = self.troubles.borrow_mut();
+        if troubles
+            .kept
+            .iter()
+            .any(|t| matches!(t, ViewTrouble::Failed(_)))
+        {
+            troubles.failed_again = troubles.failed_again.saturating_add(1);
+            return;
+        }
+        drop(troubles);
         self.note(ViewTrouble::Failed(e.to_string()));
+    }
+
+    /// Whether every read or write of the file that failed met another process's lock
+    /// (and one did): the file is sound, only held (see [`ViewTrouble::Locked`]).
+    fn only_locked(&self) -> bool {
+        self.lock_said.get() && !self.not_a_lock.get()
     }
 
     /// Holds a write of the run in memory ([`RunWrites`]): `size` paths and entries;
@@ -2675,7 +2724,9 @@ impl RootView {
         disk.put_all(&profile.entries);
         // A failure to fill it is an error at the start, not a trouble to report later;
         // the profile is given back, for a view in memory.
-        if let Some(ViewTrouble::Failed(reason)) = disk.troubles.get_mut().kept.pop() {
+        if let Some(ViewTrouble::Failed(reason) | ViewTrouble::Locked(reason)) =
+            disk.troubles.get_mut().kept.pop()
+        {
             let e = StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason,
@@ -2724,7 +2775,12 @@ impl RootView {
                 disk.swap_in_rebuilt();
                 let mut troubles = disk.troubles.borrow_mut();
                 let untold = std::mem::take(&mut troubles.untold);
-                (std::mem::take(&mut troubles.kept), untold)
+                let again = std::mem::take(&mut troubles.failed_again);
+                let mut kept = std::mem::take(&mut troubles.kept);
+                if again > 0 {
+                    kept.push(ViewTrouble::FailedAgain(again));
+                }
+                (kept, untold)
             }
         }
     }
@@ -2789,6 +2845,10 @@ impl RootView {
             Held::Disk(disk) => disk.stalled.get(),
             Held::Memory(_) => Duration::ZERO,
         };
+        let locked = match &self.held {
+            Held::Disk(disk) => disk.only_locked(),
+            Held::Memory(_) => false,
+        };
         let kept = match &self.held {
             Held::Disk(disk) => !disk.run.borrow().let_go,
             Held::Memory(_) => false,
@@ -2827,6 +2887,7 @@ impl RootView {
                 entries: count,
                 replayed: Some(replayed),
                 stalled,
+                locked,
                 ..FellBack::default()
             });
         }
@@ -2860,6 +2921,7 @@ impl RootView {
             unread,
             replayed: None,
             stalled,
+            locked,
         })
     }
 
@@ -3045,7 +3107,9 @@ impl RootView {
                 .kept
                 .iter()
                 .find_map(|t| match t {
-                    ViewTrouble::Failed(reason) => Some(reason.clone()),
+                    ViewTrouble::Failed(reason) | ViewTrouble::Locked(reason) => {
+                        Some(reason.clone())
+                    }
                     _ => None,
                 })
                 .unwrap_or_else(|| "a write to it failed".to_string());
@@ -4552,7 +4616,8 @@ mod tests {
         assert!(waited < Duration::from_secs(3), "{waited:?}");
         assert_eq!(untold, 0);
         assert!(
-            troubles.iter().any(|t| matches!(t, ViewTrouble::Failed(_))),
+            // A commit refused under another process's read lock: said as the lock.
+            troubles.iter().any(|t| matches!(t, ViewTrouble::Locked(_))),
             "{troubles:?}"
         );
         // The file holds what it held before the failed writes, each row as the watcher
@@ -4580,6 +4645,94 @@ mod tests {
                 ("img/b.dcm".into(), 5),
             ]
         );
+    }
+
+    /// Issue 15 (session 50, review rv49-watch case28): another process held a read
+    /// lock on the view file (a backup tool, `sqlite3 view .dump` in a loop) while the
+    /// run's writes were let go (MAX_RUN_WRITES_KEPT), so each write was still tried on
+    /// the file and failed: each failure was kept as a trouble, past MAX_KEPT_TROUBLES
+    /// counted as untold, and the report turn made it an ALERT "failed 1024 time(s)",
+    /// again at every turn (8 for one lock of 45 s), the fall-back an alert too. A lock
+    /// is no tampering: said once (a warning), the fall-back a warning; a failure of
+    /// another cause stays an alert. Seen failing before the change (untold 1025, the
+    /// findings an alert). The lock is taken by the real `sqlite3`.
+    #[test]
+    fn a_lock_held_on_the_view_file_is_said_once_as_a_warning_never_an_alert() {
+        use pacsguard_events::Severity;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/old.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        let mut other = RootView::on_disk(
+            view(&paths).part(&[Vec::new()]),
+            &dir.path().join("other.sqlite"),
+        )
+        .map_err(|failed| failed.1)
+        .expect("view file");
+        v.rebuild_from(source_of(signed.clone()));
+        if let Held::Disk(disk) = &mut v.held {
+            // Let go at the first write: every write after is tried on the file.
+            disk.max_run_writes = 0;
+        }
+        let root = Path::new("/store");
+        let file = v.file().expect("on disk").to_path_buf();
+        let mut lock = read_locked(&file);
+        let mut findings = Vec::new();
+        let mut untolds = Vec::new();
+        for turn in 0..2 {
+            // One turn of lock waits: the first write waits for the lock, the rest fail
+            // at once, as in a catch-up under the lock.
+            let _waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
+            for i in 0..=MAX_KEPT_TROUBLES {
+                let rel = format!("img/{turn}-{i}.dcm");
+                v.set(rel.as_bytes(), Some(sized(&rel, 1)));
+            }
+            assert!(v.disk_failed(), "failed under the lock");
+            let (troubles, untold) = v.take_troubles();
+            untolds.push(untold);
+            findings.push(crate::ops::watch::view_trouble_findings(
+                root, &file, troubles, untold,
+            ));
+        }
+        let fell = v.fall_back_streamed();
+        let _ = lock.kill();
+        let _ = lock.wait();
+        assert_eq!(untolds, [0, 0], "{findings:#?}");
+        let severities: Vec<Vec<Severity>> = findings
+            .iter()
+            .map(|turn| turn.iter().map(|f| f.severity).collect())
+            .collect();
+        assert_eq!(
+            severities,
+            [vec![Severity::Warning, Severity::Warning], vec![]],
+            "said once, never an alert: {findings:#?}"
+        );
+        assert!(
+            findings[0]
+                .iter()
+                .any(|f| f.detail.contains("locked by another process")),
+            "{findings:#?}"
+        );
+        let Some(Ok(fell)) = fell else {
+            panic!("fell back: {fell:?}");
+        };
+        let said = crate::ops::watch::fell_back_finding(root, &file, &fell);
+        assert_eq!(said.severity, Severity::Warning, "{said:?}");
+        // A failure of another cause (the file replaced, an I/O error) stays an alert.
+        other.rebuild_from(source_of(signed));
+        other.fail_for_tests();
+        let other_file = other.file().expect("on disk").to_path_buf();
+        let (troubles, untold) = other.take_troubles();
+        assert!(
+            crate::ops::watch::view_trouble_findings(root, &other_file, troubles, untold)
+                .iter()
+                .all(|f| f.detail.contains("failed 1 time(s)")),
+        );
+        let Some(Ok(fell)) = other.fall_back_streamed() else {
+            panic!("fell back");
+        };
+        let said = crate::ops::watch::fell_back_finding(root, &other_file, &fell);
+        assert_eq!(said.severity, Severity::Alert, "{said:?}");
     }
 
     /// Starts `sqlite3` on `file` holding a read transaction (`BEGIN; SELECT count(*)
@@ -4950,7 +5103,7 @@ mod tests {
         // failure said per entry, ~1,000 a batch in case28).
         let failed = troubles
             .iter()
-            .filter(|t| matches!(t, ViewTrouble::Failed(_)))
+            .filter(|t| matches!(t, ViewTrouble::Failed(_) | ViewTrouble::Locked(_)))
             .count();
         // (19 before the change; now those of the reads and steps outside the nested
         // writes, fewer than the 16 entries of one batch.)
