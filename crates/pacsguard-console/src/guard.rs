@@ -522,6 +522,11 @@ struct Inner {
     open: std::collections::VecDeque<OpenFinding>,
     /// Per root (as shown): dropped past [`MAX_OPEN_FINDINGS`], not settled since.
     dropped: BTreeMap<String, u64>,
+    /// Of `dropped`, per host root and enrolment (certificate SHA-256, lower-case hex):
+    /// the console's alerts about that enrolment dropped (session 50, review rv49-gate:
+    /// a revoked enrolment's dropped alerts were counted on the healthy one under its
+    /// name). Bounded by the enrolments, which only an administrator's token makes.
+    dropped_by_enrolment: BTreeMap<(String, String), u64>,
     /// Per root: when the last was dropped; a settlement that started before forgets
     /// nothing (the one dropped may be about a state it never saw).
     last_dropped: BTreeMap<String, Instant>,
@@ -572,6 +577,7 @@ impl Default for GuardState {
                 scrub: None,
                 open: std::collections::VecDeque::new(),
                 dropped: BTreeMap::new(),
+                dropped_by_enrolment: BTreeMap::new(),
                 last_dropped: BTreeMap::new(),
                 dropped_undone: BTreeMap::new(),
                 dropped_unprovable: BTreeMap::new(),
@@ -688,6 +694,7 @@ impl Inner {
         let Inner {
             roots,
             dropped,
+            dropped_by_enrolment,
             last_dropped,
             dropped_undone,
             dropped_unprovable,
@@ -696,6 +703,7 @@ impl Inner {
         let before = |root: &str| last_dropped.get(root).is_none_or(|at| *at < started);
         let mut forget = |root: &str| {
             dropped.remove(root);
+            dropped_by_enrolment.retain(|(of, _), _| of != root);
             if let Some(n) = dropped_unprovable.remove(root) {
                 dropped_undone.entry(root.to_string()).or_default().add(n);
             }
@@ -711,7 +719,8 @@ impl Inner {
     /// [`GuardState::host_open`]: the one count of a host's alerts the pages show.
     /// `identity`: only the findings of that enrolment (certificate SHA-256, hex) and
     /// those that name none (a host's own, or raised by a version before: which
-    /// enrolment they are about cannot be told); `None`: every one under the name.
+    /// enrolment they are about cannot be told); `None`: every one under the name. The
+    /// dropped ones are counted alike: that enrolment's and those naming none.
     fn host_open(&self, host: &str, identity: Option<&str>) -> (usize, u64) {
         let root = host_root(host);
         let of_enrolment = |f: &OpenFinding| match (identity, f.host_identity.as_deref()) {
@@ -723,7 +732,24 @@ impl Inner {
             .iter()
             .filter(|f| f.root == root && counts_open(f) && of_enrolment(f))
             .count();
-        (open, self.dropped.get(&root).copied().unwrap_or(0))
+        let dropped = self.dropped.get(&root).copied().unwrap_or(0);
+        let dropped = match identity {
+            None => dropped,
+            Some(identity) => {
+                let identity = identity.to_ascii_lowercase();
+                let (mut named, mut own) = (0u64, 0u64);
+                for ((of, enrolment), n) in &self.dropped_by_enrolment {
+                    if *of == root {
+                        named = named.saturating_add(*n);
+                        if *enrolment == identity {
+                            own = own.saturating_add(*n);
+                        }
+                    }
+                }
+                dropped.saturating_sub(named).saturating_add(own)
+            }
+        };
+        (open, dropped)
     }
 
     /// [`Snapshot::hosts_open`]: [`Inner::host_open`] of every host with a finding open
@@ -798,6 +824,12 @@ impl Inner {
                     .entry(gone.root.clone())
                     .or_default()
                     .add(one);
+            }
+            if let Some(identity) = &gone.host_identity {
+                *self
+                    .dropped_by_enrolment
+                    .entry((gone.root.clone(), identity.to_ascii_lowercase()))
+                    .or_insert(0) += 1;
             }
             *self.dropped.entry(gone.root).or_insert(0) += 1;
         }
@@ -1040,7 +1072,8 @@ impl GuardState {
     /// raised names its enrolment, and counts only there (session 49, review rv49-gate:
     /// a healthy host enrolled again under a revoked one's name showed the revoked one's
     /// alerts); a host's own findings and those of a version before name none and count
-    /// under the name. Dropped ones are counted by name (which enrolment is not kept).
+    /// under the name. Dropped ones alike: that enrolment's and those naming none
+    /// (session 50: they were counted by name).
     pub fn enrolment_open(&self, host: &str, identity: &str) -> (usize, u64) {
         self.with(|inner| inner.host_open(host, Some(identity)))
             .unwrap_or((0, 0))
@@ -2644,6 +2677,56 @@ mod tests {
         assert_eq!(state.enrolment_open("h1", &revoked), (2, 0));
         assert_eq!(state.enrolment_open("h1", &new), (3, 0));
         assert!(state.close_enrolment_findings("h1", &revoked).is_empty());
+    }
+
+    /// Review rv49-gate (session 50): the count of the console's alerts about a host
+    /// dropped past [`MAX_CONSOLE_HOST_FINDINGS`] is kept by enrolment, as the open ones
+    /// are: a revoked enrolment's flood of alerts dropped from the page is not counted on
+    /// the healthy enrolment again under its name. The host's own (no enrolment named)
+    /// still count under the name, on each row.
+    #[test]
+    fn alerts_dropped_past_the_limit_count_on_their_own_enrolment() {
+        let state = GuardState::new();
+        let (revoked, new) = ("a".repeat(64), "b".repeat(64));
+        let raised = |identity: &str, i: usize| HostFinding {
+            severity: Severity::Alert,
+            kind: "host-silent".into(),
+            path: "fleet/h1".into(),
+            detail: format!("host h1: silent {i}"),
+            time: format!("t{i}"),
+            source: "console".into(),
+            identity: Some(identity.to_string()),
+        };
+        for i in 0..MAX_CONSOLE_HOST_FINDINGS + 3 {
+            state.host_finding("h1", &raised(&revoked, i));
+        }
+        state.host_finding("h1", &raised(&new, 0));
+        assert_eq!(state.enrolment_open("h1", &new), (1, 0), "the healthy one");
+        assert_eq!(
+            state.enrolment_open("h1", &revoked.to_uppercase()),
+            (MAX_CONSOLE_HOST_FINDINGS - 1, 4)
+        );
+        // The host's own, dropped past MAX_OPEN_FINDINGS, name no enrolment: on each row.
+        for i in 0..MAX_OPEN_FINDINGS + 2 {
+            state.host_finding(
+                "h1",
+                &HostFinding {
+                    severity: Severity::Warning,
+                    kind: "added".into(),
+                    path: format!("/srv/{i}"),
+                    detail: "x".into(),
+                    time: String::new(),
+                    source: format!("record {i}"),
+                    identity: None,
+                },
+            );
+        }
+        assert_eq!(state.enrolment_open("h1", &new), (MAX_OPEN_FINDINGS + 1, 2));
+        assert_eq!(
+            state.enrolment_open("h1", &revoked),
+            (MAX_OPEN_FINDINGS + MAX_CONSOLE_HOST_FINDINGS - 1, 6)
+        );
+        assert_eq!(state.host_open("h1").1, 6, "by the name: every one");
     }
 
     /// Review rv45-fleet (case18): a finding's number is never one a former run of the
