@@ -31,6 +31,17 @@ pub const MAX_OPEN_FINDINGS: usize = 1_000;
 /// the oldest of them goes, counted against the host and said, as any.
 pub const MAX_CONSOLE_HOST_FINDINGS: usize = 100;
 
+/// The kinds of the console's alerts about a host that a revocation of its enrolment
+/// never closes (session 50): they are about whoever writes the fleet's store (a
+/// revocation undone there, an approval or an acknowledgement written there without
+/// the trail's record), not about the enrolment's state, and the first is raised
+/// only about a revoked one. They stay open until a person acknowledges them.
+pub const OUTLIVE_REVOCATION: [&str; 3] = [
+    "host-revocation-undone",
+    "host-approval-unproven",
+    "host-acknowledgement-unproven",
+];
+
 /// The longest text of a host's finding (its kind, path, detail, time) the pages keep,
 /// in characters: the host writes them (issue 14, session 45); the rest is on the
 /// console's copy of its trail, and the cut is said (`…`).
@@ -1087,12 +1098,14 @@ impl GuardState {
     /// "re-enrol"). Returns their [`HostFinding::key`]s, for the caller to record them
     /// closed on the trail so the next start does not list them again. Those that name
     /// no enrolment are left: they may be another enrolment's of the name.
+    /// Nor those of [`OUTLIVE_REVOCATION`]: about the store, not the enrolment.
     pub fn close_enrolment_findings(&self, host: &str, identity: &str) -> Vec<String> {
         self.with(|inner| {
             let root = host_root(host);
             let mut keys = Vec::new();
             inner.open.retain(|f| {
                 let closes = f.raised_by_console
+                    && !OUTLIVE_REVOCATION.contains(&f.kind.as_str())
                     && f.root == root
                     && f.host.as_deref() == Some(host)
                     && f.host_identity
@@ -1104,6 +1117,37 @@ impl GuardState {
                 !closes
             });
             keys
+        })
+        .unwrap_or_default()
+    }
+
+    /// Closes every open finding the console raised about an enrolment that `revoked`
+    /// says is revoked (its certificate's SHA-256, hex, as the finding names it), but
+    /// those of [`OUTLIVE_REVOCATION`]: the console's start, for enrolments revoked by a
+    /// version that did not close their alerts, or whose alert came after its
+    /// revocation (session 50, review rv49-gate). Returns (host, enrolment, key) of each,
+    /// for the caller to record them closed on the trail.
+    pub fn close_revoked_enrolments(
+        &self,
+        revoked: impl Fn(&str) -> bool,
+    ) -> Vec<(String, String, String)> {
+        self.with(|inner| {
+            let mut closed = Vec::new();
+            inner.open.retain(|f| {
+                let Some((host, identity)) = f.host.as_deref().zip(f.host_identity.as_deref())
+                else {
+                    return true;
+                };
+                let closes = f.raised_by_console
+                    && !OUTLIVE_REVOCATION.contains(&f.kind.as_str())
+                    && f.root == host_root(host)
+                    && revoked(identity);
+                if closes && let Some(key) = &f.host_key {
+                    closed.push((host.to_string(), identity.to_string(), key.clone()));
+                }
+                !closes
+            });
+            closed
         })
         .unwrap_or_default()
     }
