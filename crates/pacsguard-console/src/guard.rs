@@ -31,6 +31,17 @@ pub const MAX_OPEN_FINDINGS: usize = 1_000;
 /// the oldest of them goes, counted against the host and said, as any.
 pub const MAX_CONSOLE_HOST_FINDINGS: usize = 100;
 
+/// The kinds of the console's alerts about a host that a revocation of its enrolment
+/// never closes (session 50): they are about whoever writes the fleet's store (a
+/// revocation undone there, an approval or an acknowledgement written there without
+/// the trail's record), not about the enrolment's state, and the first is raised
+/// only about a revoked one. They stay open until a person acknowledges them.
+pub const OUTLIVE_REVOCATION: [&str; 3] = [
+    "host-revocation-undone",
+    "host-approval-unproven",
+    "host-acknowledgement-unproven",
+];
+
 /// The longest text of a host's finding (its kind, path, detail, time) the pages keep,
 /// in characters: the host writes them (issue 14, session 45); the rest is on the
 /// console's copy of its trail, and the cut is said (`…`).
@@ -522,6 +533,11 @@ struct Inner {
     open: std::collections::VecDeque<OpenFinding>,
     /// Per root (as shown): dropped past [`MAX_OPEN_FINDINGS`], not settled since.
     dropped: BTreeMap<String, u64>,
+    /// Of `dropped`, per host root and enrolment (certificate SHA-256, lower-case hex):
+    /// the console's alerts about that enrolment dropped (session 50, review rv49-gate:
+    /// a revoked enrolment's dropped alerts were counted on the healthy one under its
+    /// name). Bounded by the enrolments, which only an administrator's token makes.
+    dropped_by_enrolment: BTreeMap<(String, String), u64>,
     /// Per root: when the last was dropped; a settlement that started before forgets
     /// nothing (the one dropped may be about a state it never saw).
     last_dropped: BTreeMap<String, Instant>,
@@ -572,6 +588,7 @@ impl Default for GuardState {
                 scrub: None,
                 open: std::collections::VecDeque::new(),
                 dropped: BTreeMap::new(),
+                dropped_by_enrolment: BTreeMap::new(),
                 last_dropped: BTreeMap::new(),
                 dropped_undone: BTreeMap::new(),
                 dropped_unprovable: BTreeMap::new(),
@@ -688,6 +705,7 @@ impl Inner {
         let Inner {
             roots,
             dropped,
+            dropped_by_enrolment,
             last_dropped,
             dropped_undone,
             dropped_unprovable,
@@ -696,6 +714,7 @@ impl Inner {
         let before = |root: &str| last_dropped.get(root).is_none_or(|at| *at < started);
         let mut forget = |root: &str| {
             dropped.remove(root);
+            dropped_by_enrolment.retain(|(of, _), _| of != root);
             if let Some(n) = dropped_unprovable.remove(root) {
                 dropped_undone.entry(root.to_string()).or_default().add(n);
             }
@@ -711,7 +730,8 @@ impl Inner {
     /// [`GuardState::host_open`]: the one count of a host's alerts the pages show.
     /// `identity`: only the findings of that enrolment (certificate SHA-256, hex) and
     /// those that name none (a host's own, or raised by a version before: which
-    /// enrolment they are about cannot be told); `None`: every one under the name.
+    /// enrolment they are about cannot be told); `None`: every one under the name. The
+    /// dropped ones are counted alike: that enrolment's and those naming none.
     fn host_open(&self, host: &str, identity: Option<&str>) -> (usize, u64) {
         let root = host_root(host);
         let of_enrolment = |f: &OpenFinding| match (identity, f.host_identity.as_deref()) {
@@ -723,7 +743,24 @@ impl Inner {
             .iter()
             .filter(|f| f.root == root && counts_open(f) && of_enrolment(f))
             .count();
-        (open, self.dropped.get(&root).copied().unwrap_or(0))
+        let dropped = self.dropped.get(&root).copied().unwrap_or(0);
+        let dropped = match identity {
+            None => dropped,
+            Some(identity) => {
+                let identity = identity.to_ascii_lowercase();
+                let (mut named, mut own) = (0u64, 0u64);
+                for ((of, enrolment), n) in &self.dropped_by_enrolment {
+                    if *of == root {
+                        named = named.saturating_add(*n);
+                        if *enrolment == identity {
+                            own = own.saturating_add(*n);
+                        }
+                    }
+                }
+                dropped.saturating_sub(named).saturating_add(own)
+            }
+        };
+        (open, dropped)
     }
 
     /// [`Snapshot::hosts_open`]: [`Inner::host_open`] of every host with a finding open
@@ -798,6 +835,12 @@ impl Inner {
                     .entry(gone.root.clone())
                     .or_default()
                     .add(one);
+            }
+            if let Some(identity) = &gone.host_identity {
+                *self
+                    .dropped_by_enrolment
+                    .entry((gone.root.clone(), identity.to_ascii_lowercase()))
+                    .or_insert(0) += 1;
             }
             *self.dropped.entry(gone.root).or_insert(0) += 1;
         }
@@ -1040,7 +1083,8 @@ impl GuardState {
     /// raised names its enrolment, and counts only there (session 49, review rv49-gate:
     /// a healthy host enrolled again under a revoked one's name showed the revoked one's
     /// alerts); a host's own findings and those of a version before name none and count
-    /// under the name. Dropped ones are counted by name (which enrolment is not kept).
+    /// under the name. Dropped ones alike: that enrolment's and those naming none
+    /// (session 50: they were counted by name).
     pub fn enrolment_open(&self, host: &str, identity: &str) -> (usize, u64) {
         self.with(|inner| inner.host_open(host, Some(identity)))
             .unwrap_or((0, 0))
@@ -1054,12 +1098,14 @@ impl GuardState {
     /// "re-enrol"). Returns their [`HostFinding::key`]s, for the caller to record them
     /// closed on the trail so the next start does not list them again. Those that name
     /// no enrolment are left: they may be another enrolment's of the name.
+    /// Nor those of [`OUTLIVE_REVOCATION`]: about the store, not the enrolment.
     pub fn close_enrolment_findings(&self, host: &str, identity: &str) -> Vec<String> {
         self.with(|inner| {
             let root = host_root(host);
             let mut keys = Vec::new();
             inner.open.retain(|f| {
                 let closes = f.raised_by_console
+                    && !OUTLIVE_REVOCATION.contains(&f.kind.as_str())
                     && f.root == root
                     && f.host.as_deref() == Some(host)
                     && f.host_identity
@@ -1071,6 +1117,37 @@ impl GuardState {
                 !closes
             });
             keys
+        })
+        .unwrap_or_default()
+    }
+
+    /// Closes every open finding the console raised about an enrolment that `revoked`
+    /// says is revoked (its certificate's SHA-256, hex, as the finding names it), but
+    /// those of [`OUTLIVE_REVOCATION`]: the console's start, for enrolments revoked by a
+    /// version that did not close their alerts, or whose alert came after its
+    /// revocation (session 50, review rv49-gate). Returns (host, enrolment, key) of each,
+    /// for the caller to record them closed on the trail.
+    pub fn close_revoked_enrolments(
+        &self,
+        revoked: impl Fn(&str) -> bool,
+    ) -> Vec<(String, String, String)> {
+        self.with(|inner| {
+            let mut closed = Vec::new();
+            inner.open.retain(|f| {
+                let Some((host, identity)) = f.host.as_deref().zip(f.host_identity.as_deref())
+                else {
+                    return true;
+                };
+                let closes = f.raised_by_console
+                    && !OUTLIVE_REVOCATION.contains(&f.kind.as_str())
+                    && f.root == host_root(host)
+                    && revoked(identity);
+                if closes && let Some(key) = &f.host_key {
+                    closed.push((host.to_string(), identity.to_string(), key.clone()));
+                }
+                !closes
+            });
+            closed
         })
         .unwrap_or_default()
     }
@@ -2644,6 +2721,56 @@ mod tests {
         assert_eq!(state.enrolment_open("h1", &revoked), (2, 0));
         assert_eq!(state.enrolment_open("h1", &new), (3, 0));
         assert!(state.close_enrolment_findings("h1", &revoked).is_empty());
+    }
+
+    /// Review rv49-gate (session 50): the count of the console's alerts about a host
+    /// dropped past [`MAX_CONSOLE_HOST_FINDINGS`] is kept by enrolment, as the open ones
+    /// are: a revoked enrolment's flood of alerts dropped from the page is not counted on
+    /// the healthy enrolment again under its name. The host's own (no enrolment named)
+    /// still count under the name, on each row.
+    #[test]
+    fn alerts_dropped_past_the_limit_count_on_their_own_enrolment() {
+        let state = GuardState::new();
+        let (revoked, new) = ("a".repeat(64), "b".repeat(64));
+        let raised = |identity: &str, i: usize| HostFinding {
+            severity: Severity::Alert,
+            kind: "host-silent".into(),
+            path: "fleet/h1".into(),
+            detail: format!("host h1: silent {i}"),
+            time: format!("t{i}"),
+            source: "console".into(),
+            identity: Some(identity.to_string()),
+        };
+        for i in 0..MAX_CONSOLE_HOST_FINDINGS + 3 {
+            state.host_finding("h1", &raised(&revoked, i));
+        }
+        state.host_finding("h1", &raised(&new, 0));
+        assert_eq!(state.enrolment_open("h1", &new), (1, 0), "the healthy one");
+        assert_eq!(
+            state.enrolment_open("h1", &revoked.to_uppercase()),
+            (MAX_CONSOLE_HOST_FINDINGS - 1, 4)
+        );
+        // The host's own, dropped past MAX_OPEN_FINDINGS, name no enrolment: on each row.
+        for i in 0..MAX_OPEN_FINDINGS + 2 {
+            state.host_finding(
+                "h1",
+                &HostFinding {
+                    severity: Severity::Warning,
+                    kind: "added".into(),
+                    path: format!("/srv/{i}"),
+                    detail: "x".into(),
+                    time: String::new(),
+                    source: format!("record {i}"),
+                    identity: None,
+                },
+            );
+        }
+        assert_eq!(state.enrolment_open("h1", &new), (MAX_OPEN_FINDINGS + 1, 2));
+        assert_eq!(
+            state.enrolment_open("h1", &revoked),
+            (MAX_OPEN_FINDINGS + MAX_CONSOLE_HOST_FINDINGS - 1, 6)
+        );
+        assert_eq!(state.host_open("h1").1, 6, "by the name: every one");
     }
 
     /// Review rv45-fleet (case18): a finding's number is never one a former run of the

@@ -276,6 +276,66 @@ impl Console {
         Ok(())
     }
 
+    /// An alert just raised about host `host`'s enrolment `identity` (its certificate's
+    /// SHA-256, hex): when this console's trail records that enrolment revoked, it is
+    /// closed at once, recorded closed on the trail saying why (session 50, review
+    /// rv49-gate, MUST: an alert that came after the revocation, from a report judged
+    /// while it was made or a timer, stayed open for good, the revocation having closed
+    /// that enrolment's alerts before it came). Those of
+    /// [`crate::guard::OUTLIVE_REVOCATION`] stay. Raised after its revocation was
+    /// recorded or before it closed the enrolment's alerts: one of the two closes it.
+    /// Returns how many were closed.
+    pub fn close_if_revoked(&self, host: &str, identity: &str) -> Result<usize, AuthError> {
+        self.ensure_bound()?;
+        let identity = identity.to_ascii_lowercase();
+        if !lock(&self.bindings)?.revoked_hosts.contains(&identity) {
+            return Ok(0);
+        }
+        let keys = self.guard.close_enrolment_findings(host, &identity);
+        for key in &keys {
+            self.record_closed(
+                &format!(
+                    "closed host {host}'s alert at once: raised after its enrolment was revoked (certificate SHA-256 {}, its revocation recorded on this console's trail): a revoked enrolment's certificate is refused, and what is said of it is over",
+                    identity.get(..16).unwrap_or_default()
+                ),
+                key,
+            )?;
+        }
+        Ok(keys.len())
+    }
+
+    /// At the console's start, once its alerts about hosts are listed again from the
+    /// trail: closes those of every enrolment the trail records revoked (but
+    /// [`crate::guard::OUTLIVE_REVOCATION`]'s), each recorded closed on the trail, so
+    /// the next start lists them no more (session 50, review rv49-gate, MUST: a version
+    /// before closed none at a revocation, and they stayed open for good). Returns how
+    /// many were closed; a closing that cannot be recorded is an error, and the next
+    /// start closes it again.
+    pub fn close_revoked_alerts_at_start(&self) -> Result<usize, AuthError> {
+        self.ensure_bound()?;
+        let revoked = lock(&self.bindings)?.revoked_hosts.clone();
+        let closed = self
+            .guard
+            .close_revoked_enrolments(|identity| revoked.contains(&identity.to_ascii_lowercase()));
+        for (host, identity, key) in &closed {
+            self.record_closed(
+                &format!(
+                    "closed host {host}'s alert at the console's start: its enrolment (certificate SHA-256 {}) is recorded revoked on this console's trail, and a revoked enrolment's alerts are over (revoked by a version that did not close them, or raised after its revocation)",
+                    identity.get(..16).unwrap_or_default()
+                ),
+                key,
+            )?;
+        }
+        Ok(closed.len())
+    }
+
+    /// Records on the trail that the console closed the host's finding of key `key`
+    /// (`detail`: why), as an acknowledgement is read back at start.
+    fn record_closed(&self, detail: &str, key: &str) -> Result<(), AuthError> {
+        let detail = crate::guard::host_acknowledgement_detail(detail, key);
+        self.record(self.event("fleet", Action::Finding, Outcome::Success, detail))
+    }
+
     /// At start, from every record of the trail, proven or not (oldest first): the
     /// certificates recorded revoked.
     pub(crate) fn bind_revocations(
@@ -381,6 +441,147 @@ mod reason_tests {
             "{detail}"
         );
         assert!(detail.contains("2027-01-15T08:00:00"), "{detail}");
+    }
+
+    /// A host row of the fleet's store: `name`, certificate `fingerprint`, revoked at `at`.
+    fn revoked_row(name: &str, fingerprint: &str, at: i64) -> HostRow {
+        HostRow {
+            id: 1,
+            name: name.into(),
+            fingerprint: fingerprint.into(),
+            enrolled: 1,
+            revoked: Some(at),
+            last_contact: 0,
+            interval: 60,
+            trail_key: None,
+            size: 0,
+            peaks: Vec::new(),
+            checkpoint: None,
+            state: String::new(),
+            detail: String::new(),
+            revoked_by: None,
+            revoked_reason: None,
+            trail_grew: 0,
+            trail_promise: 0,
+            acknowledged: None,
+            again: Default::default(),
+        }
+    }
+
+    /// An alert the console raised about enrolment `identity` of `h1`, of kind `kind`.
+    fn raised_about(kind: &str, identity: &str, time: &str) -> crate::guard::HostFinding {
+        crate::guard::HostFinding {
+            severity: pacsguard_events::Severity::Alert,
+            kind: kind.into(),
+            path: "fleet/h1".into(),
+            detail: format!("host h1 (certificate SHA-256 {identity}): {kind}"),
+            time: time.into(),
+            source: "console".into(),
+            identity: Some(identity.to_string()),
+        }
+    }
+
+    /// The keys of the host findings the records close, with their details.
+    fn closings(records: &[pacsguard_events::Event]) -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("json"))
+            .filter_map(|r| {
+                let key = crate::guard::acknowledged_host_finding(&r)?;
+                Some((key, r["detail"].as_str().unwrap_or_default().to_string()))
+            })
+            .collect()
+    }
+
+    /// Session 50 (review rv49-gate, MUST): an alert about an enrolment raised after its
+    /// revocation was recorded (a report judged while it was made, a timer) stayed open
+    /// for good: the revocation had closed that enrolment's alerts before it came. It is
+    /// closed at once, recorded why; another enrolment of the name, and the alert about
+    /// the store's edit (`host-revocation-undone`), stay open.
+    #[test]
+    fn an_alert_raised_after_its_enrolments_revocation_is_closed_at_once() {
+        use std::sync::Arc;
+
+        let home = tempfile::tempdir().expect("tempdir");
+        let guard = Arc::new(crate::guard::GuardState::new());
+        let (console, inbox) = crate::auth::test_console_in(home.path(), Arc::clone(&guard));
+        let (old, new) = ("a".repeat(64), "b".repeat(64));
+        console
+            .record_host_revoked(&revoked_row("h1", &old, 1_800_000_000), 1_800_000_000)
+            .expect("recorded");
+        inbox.take();
+        let late = raised_about("host-silent", &old, "t2");
+        let undone = raised_about("host-revocation-undone", &old, "t3");
+        let theirs = raised_about("host-silent", &new, "t4");
+        for f in [&late, &undone, &theirs] {
+            guard.host_finding("h1", f);
+            console
+                .close_if_revoked("h1", f.identity.as_deref().expect("named"))
+                .expect("closed");
+        }
+        assert_eq!(
+            guard.enrolment_open("h1", &new),
+            (1, 0),
+            "another enrolment's"
+        );
+        assert_eq!(
+            guard.enrolment_open("h1", &old.to_uppercase()),
+            (1, 0),
+            "the store's edit stays open"
+        );
+        let closed = closings(&inbox.take());
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!(closed[0].0, late.key("h1"));
+        assert!(
+            closed[0]
+                .1
+                .contains("raised after its enrolment was revoked"),
+            "{closed:?}"
+        );
+    }
+
+    /// Session 50 (review rv49-gate, MUST): the alerts of an enrolment revoked before
+    /// this version closed them at a revocation (listed again at every start, the
+    /// revoked one's `host-profile-unapproved` beside the healthy enrolment of the name
+    /// approved) are closed at the console's start, each recorded on its trail so the
+    /// next start lists it no more. Not the new enrolment's, not the store's edit.
+    #[test]
+    fn the_alerts_of_an_enrolment_revoked_before_are_closed_at_start() {
+        use std::sync::Arc;
+
+        let home = tempfile::tempdir().expect("tempdir");
+        let guard = Arc::new(crate::guard::GuardState::new());
+        let (console, inbox) = crate::auth::test_console_in(home.path(), Arc::clone(&guard));
+        let (old, new) = ("c".repeat(64), "d".repeat(64));
+        let unapproved = raised_about("host-profile-unapproved", &old, "t1");
+        let pinned = raised_about("host-pinned-other", &old, "t2");
+        let undone = raised_about("host-revocation-undone", &old, "t3");
+        let theirs = raised_about("host-profile-unapproved", &new, "t4");
+        // As a version before left them: revoked on the trail, its alerts open (listed
+        // again at this start from the trail).
+        console
+            .record_host_revoked(&revoked_row("h1", &old, 1_800_000_000), 1_800_000_000)
+            .expect("recorded");
+        inbox.take();
+        for f in [&unapproved, &pinned, &undone, &theirs] {
+            guard.host_finding("h1", f);
+        }
+        assert_eq!(console.close_revoked_alerts_at_start().expect("swept"), 2);
+        assert_eq!(guard.enrolment_open("h1", &new), (1, 0));
+        assert_eq!(guard.enrolment_open("h1", &old), (1, 0), "the store's edit");
+        let mut closed: Vec<String> = closings(&inbox.take())
+            .into_iter()
+            .map(|(key, detail)| {
+                assert!(detail.contains("at the console's start"), "{detail}");
+                key
+            })
+            .collect();
+        closed.sort();
+        let mut expected = vec![unapproved.key("h1"), pinned.key("h1")];
+        expected.sort();
+        assert_eq!(closed, expected);
+        // Once: the next pass finds nothing more.
+        assert_eq!(console.close_revoked_alerts_at_start().expect("swept"), 0);
     }
 
     /// A revocation's reason is one line of at most MAX_REVOCATION_REASON_CHARS.

@@ -2329,6 +2329,18 @@ impl Fleet {
                 self.lock_unwritten().forget_host(host.id);
                 continue;
             }
+            // Revoked on the console's trail, its row in the store edited back: no
+            // silence is raised about a revoked enrolment (session 50, review rv49-gate:
+            // `host-silent` came after the revocation had closed its alerts, and stayed
+            // open for good); the edit is, once ([`Fleet::revoked`]), even while the host
+            // never connects again. A trail that cannot be asked is asked again at the
+            // next pass; the silence is judged meanwhile.
+            if (self.revoked_on_trail)(&host.fingerprint).unwrap_or(false) {
+                if host.state != "revocation-undone" {
+                    self.revoked(db, &host)?;
+                }
+                continue;
+            }
             // The store answers: what was raised while it did not write is written.
             self.write_waiting_said(db, &host);
             // An acknowledgement the trail does not record is raised here, also for a
@@ -4422,6 +4434,45 @@ mod tests {
             Box::new(move |f| sink.lock().expect("sink").push(f)),
         );
         (fleet, raised)
+    }
+
+    /// Session 50 (review rv49-gate, MUST): a host whose revocation the console's trail
+    /// records, its row in the store edited back to not revoked, was raised
+    /// `host-silent` by the silence timer: an alert about a revoked enrolment raised after
+    /// its revocation had closed its alerts, open for good. It raises no silence: the
+    /// store's edit is what is raised (`host-revocation-undone`, once), found by the
+    /// silence check even while the host never connects.
+    #[test]
+    fn an_enrolment_revoked_on_the_trail_is_never_raised_silent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let fingerprint = crate::cert_fingerprint(b"the host's certificate");
+        let long_ago = now() - 30 * 86_400;
+        let id = db
+            .enrol_host(b"t", long_ago, "ws-late", &fingerprint)
+            .expect("db")
+            .expect("enrolled");
+        let (fleet, raised) = console_raising_into(&dir, &store);
+        let revoked = fingerprint.clone();
+        let fleet = Fleet {
+            revoked_on_trail: Arc::new(move |f: &str| Ok(f == revoked)),
+            ..fleet
+        };
+        fleet.check_silence(&mut db, 0).expect("db");
+        fleet.check_silence(&mut db, 0).expect("db");
+        let kinds: Vec<FindingKind> = raised
+            .lock()
+            .expect("raised")
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, [FindingKind::HostRevocationUndone]);
+        let h = db.host(id).expect("db").expect("host");
+        assert_eq!(h.state, "revocation-undone", "{h:?}");
+        assert_eq!(h.again.count, 0, "a silence pass is no refusal: {h:?}");
     }
 
     /// Session 35: the count of refusals on a standing fork was written into its detail

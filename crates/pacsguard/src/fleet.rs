@@ -880,6 +880,9 @@ pub struct HostListener {
     /// How many records of the console's trail its start's verification proved from the
     /// first: only the acknowledgements among them are read back.
     pub trail_proven: Option<u64>,
+    /// The console (its trail's bindings): the alerts about enrolments it records
+    /// revoked are closed, at start and as they are raised (session 50).
+    pub console: Arc<pacsguard_console::auth::Console>,
 }
 
 /// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on
@@ -1311,6 +1314,7 @@ fn listen_for_hosts(
     let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key)
         .map_err(|e| anyhow!("{}: {e}", key.display()))?;
     let pages = listen.guard.clone();
+    let console = listen.console.clone();
     let pins_inbox = inbox.clone();
     let pins_pool = pool.clone();
     let alert: pacsguard_fleet::console::Alert = Box::new(move |finding| {
@@ -1327,13 +1331,29 @@ fn listen_for_hosts(
         let shown = serde_json::to_vec(&event)
             .ok()
             .and_then(|line| console_host_finding(&line));
-        match shown {
-            Some((host, found)) => pages.host_finding(&host, &found),
-            None => pages.finding(&finding),
-        }
+        let about = match shown {
+            Some((host, found)) => {
+                pages.host_finding(&host, &found);
+                found.identity.map(|identity| (host, identity))
+            }
+            None => {
+                pages.finding(&finding);
+                None
+            }
+        };
         if let Err(e) = inbox.push(event) {
             say(&format!(
                 "fleet: an alert could not be queued for the trail: {e}"
+            ));
+        }
+        // Raised about an enrolment the trail records revoked (a report judged while
+        // it was revoked, a timer): closed at once, after its own record, saying why
+        // (session 50, review rv49-gate: it stayed open for good).
+        if let Some((host, identity)) = about
+            && let Err(e) = console.close_if_revoked(&host, &identity)
+        {
+            say(&format!(
+                "fleet: host {host}'s alert, raised after its enrolment was revoked, could not be closed on the trail ({e}): the next start closes it"
             ));
         }
     });
@@ -1352,6 +1372,18 @@ fn listen_for_hosts(
         Ok(restored) => say_restored(&restored),
         Err(e) => say(&format!(
             "the hosts' open alerts and warnings could NOT be listed again from the store: {e:#} (they are in the store and on the trail; the alerts page shows only those delivered or raised from now on)"
+        )),
+    }
+    // Those listed again about enrolments the trail records revoked are over: closed
+    // once here, each recorded (session 50, review rv49-gate: a version before closed
+    // none at a revocation, and they stayed open for good).
+    match listen.console.close_revoked_alerts_at_start() {
+        Ok(0) => {}
+        Ok(closed) => say(&format!(
+            "{closed} alert(s) the console raised about revoked enrolments closed at this start, each recorded on the console's trail (a revoked enrolment's alerts are over)"
+        )),
+        Err(e) => say(&format!(
+            "the alerts about revoked enrolments could NOT all be closed at this start: {e} (the next start closes them)"
         )),
     }
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)

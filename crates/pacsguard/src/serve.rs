@@ -938,6 +938,7 @@ pub fn run(
             ),
             guard: guard.clone(),
             trail_proven,
+            console: Arc::clone(&console),
         }),
         None => None,
     };

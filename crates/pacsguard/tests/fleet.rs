@@ -3321,6 +3321,14 @@ fn a_revoked_host_stays_refused_when_the_store_is_edited_to_undo_it() {
         raised.contains("host ws-57") && raised.contains("\"severity\":\"alert\""),
         "{raised}"
     );
+    // Session 50: an alert about a revoked enrolment is closed at once, but the store's
+    // edit is not about the enrolment: it stays open until a person acknowledges it.
+    for closed in ["alert at once", "alert at the console's start"] {
+        assert!(
+            !trail.contains(&format!("closed host ws-57's {closed}")),
+            "{trail}"
+        );
+    }
 }
 
 /// Root on an enrolled host edits the signature row of its store (another generation):
