@@ -14382,6 +14382,60 @@ mod tests {
         );
     }
 
+    /// Issue 11, session 50 (review rv49-watch case3): an image renamed while its proof
+    /// waited, put off again under its new name, was dropped from the view (the stored
+    /// profile knows only its old name), so its next verification took it for an arrival
+    /// of this run (`added info`). It is held at the stored entry its data came from,
+    /// under its new name; one kept under its stored name keeps that name's entry, and a
+    /// new file with no origin is dropped as before.
+    #[test]
+    fn a_renamed_image_whose_proof_waits_is_held_at_its_origin_in_the_view() {
+        let root = Path::new("/store");
+        let stored = |rel: &str, ino| entry_at(rel, EntryType::File, ino);
+        let base = RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![stored("a.dcm", 1), stored("b.dcm", 2)],
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                stored("a.x.dcm", 11),
+                stored("b.dcm", 12),
+                stored("c.dcm", 13),
+                stored("d.dcm", 14),
+            ],
+            problems: Vec::new(),
+        };
+        // a.dcm's data, now at a.x.dcm, as `late_inputs` gives it (its rel the new one).
+        let origins: HashMap<PathBuf, Entry> = [(root.join("a.x.dcm"), stored("a.x.dcm", 1))]
+            .into_iter()
+            .collect();
+        let waiting: HashSet<PathBuf> = ["a.x.dcm", "b.dcm", "c.dcm"]
+            .iter()
+            .map(|rel| root.join(rel))
+            .collect();
+        keep_view_of(root, &base, &origins, &mut tree, &waiting);
+        let held: Vec<(&[u8], u64)> = tree
+            .entries
+            .iter()
+            .map(|e| (e.rel.as_slice(), e.meta.ino))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (&b"a.x.dcm"[..], 1),
+                (&b"b.dcm"[..], 2),
+                (&b"d.dcm"[..], 14)
+            ]
+        );
+    }
+
     #[test]
     fn within_any_looks_at_ancestors_only() {
         let set: HashSet<Vec<u8>> = rels(&["a/b", "c"]).into_iter().collect();
