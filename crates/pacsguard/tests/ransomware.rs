@@ -6856,6 +6856,55 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
         .env("PACSGUARD_TEST_MIN_PROOFS_PER_BATCH", "1")
         .env("PACSGUARD_TEST_MAX_LATE_PROOFS", "2");
     let watcher = Watcher::start_with(&env, &[], command);
+    // Issue 11, session 50 (review rv49-watch case3): images renamed while they wait
+    // (for room, or their proof): a forged one renamed in place and one moved into
+    // another directory are alerts still (they were "another file matched by its SOP
+    // Instance UID", softened inside the window), an honest one renamed stays no alert,
+    // and one renamed out of the store is said `removed`. Whatever each one's state when
+    // renamed (held, queued, or judged already), so these hold under any timing.
+    let forged_queued: Vec<&String> = queued
+        .iter()
+        .filter(|p| {
+            paths[COUNT - FORGED..]
+                .iter()
+                .any(|f| f.to_str() == Some(p))
+        })
+        .collect();
+    let honest_queued: Vec<&String> = queued
+        .iter()
+        .filter(|p| {
+            paths[..COUNT - FORGED]
+                .iter()
+                .any(|f| f.to_str() == Some(p))
+        })
+        .collect();
+    fs::create_dir_all(env.path("archive/moved")).expect("test fixture");
+    let mut renamed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut rename = |from: &str, to: PathBuf| {
+        fs::rename(from, &to).expect("test fixture");
+        renamed.insert(from.to_string(), to.to_string_lossy().into_owned());
+    };
+    for (i, path) in forged_queued.iter().enumerate() {
+        let to = if i % 2 == 0 {
+            PathBuf::from(format!("{path}.locked"))
+        } else {
+            env.path("archive/moved").join(format!("forged-{i}.dcm"))
+        };
+        rename(path, to);
+    }
+    if let Some(path) = honest_queued.first() {
+        rename(path, PathBuf::from(format!("{path}.renamed")));
+    }
+    let outside = honest_queued.get(1).map(|p| p.to_string());
+    if let Some(path) = &outside {
+        fs::rename(path, env.dir.path().join("outside.dcm")).expect("test fixture");
+    }
+    let now_at = |path: &str| {
+        renamed
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| path.to_string())
+    };
     let of = |f: &[Value], path: &str, warning: bool| {
         f.iter()
             .filter(|x| {
@@ -6869,11 +6918,25 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
             })
             .count()
     };
-    let settled = |f: &[Value], path: &str| {
-        judged(f, Path::new(path)) && of(f, path, true) == of(f, path, false)
+    // Judged under its name then, or its new one (its proof follows its inode).
+    let settled_either = |f: &[Value], path: &str| {
+        let new = now_at(path);
+        let warned = of(f, path, true) + if new == path { 0 } else { of(f, &new, true) };
+        let finished = of(f, path, false) + if new == path { 0 } else { of(f, &new, false) };
+        (judged(f, Path::new(path)) || judged(f, Path::new(&new))) && warned == finished
+    };
+    let removed = |f: &[Value], path: &str| {
+        f.iter()
+            .any(|x| x["kind"] == "removed" && x["path"].as_str() == Some(path))
     };
     let done = watcher.wait(Duration::from_secs(60), |f, _| {
-        queued.iter().all(|p| settled(f, p))
+        queued.iter().all(|p| {
+            if outside.as_deref() == Some(p.as_str()) {
+                removed(f, p)
+            } else {
+                settled_either(f, p)
+            }
+        })
     });
     let (_, second, stderr) = watcher.stop();
     assert!(done, "not judged after the restart: {second:#?}\n{stderr}");
@@ -6881,10 +6944,17 @@ fn re_compressions_whose_proof_was_queued_are_judged_after_a_kill_9_and_a_restar
         .iter()
         .filter_map(|p| p.to_str())
         .collect();
-    for path in &queued {
+    for path in queued
+        .iter()
+        .filter(|p| outside.as_deref() != Some(p.as_str()))
+    {
+        let new = now_at(path);
         let verdicts: Vec<&Value> = second
             .iter()
-            .filter(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == Some(path))
+            .filter(|x| {
+                x["kind"] == "pixel-data-changed"
+                    && (x["path"].as_str() == Some(path) || x["path"].as_str() == Some(&new))
+            })
             .collect();
         let last = verdicts.last().expect("judged");
         if forged.contains(&path.as_str()) {

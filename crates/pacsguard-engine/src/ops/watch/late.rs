@@ -298,6 +298,60 @@ impl Waiting {
     }
 }
 
+/// The files seen written over a stored name (a new inode there) while the view held
+/// that name at its stored state, their proof put off or held for room, by (device,
+/// inode), each with that name and the name it is kept under now (see
+/// `Guard::note_in_place`). Bounded by its capacity
+/// (`super::MAX_REWRITTEN_IN_PLACE`): full, those no longer waiting are dropped first.
+pub(super) struct RewrittenInPlace {
+    files: HashMap<(u64, u64), (PathBuf, PathBuf)>,
+    capacity: usize,
+}
+
+impl RewrittenInPlace {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            files: HashMap::new(),
+            capacity,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The stored name the file `inode` was seen written over.
+    pub fn name_of(&self, inode: (u64, u64)) -> Option<&PathBuf> {
+        self.files.get(&inode).map(|(name, _)| name)
+    }
+
+    /// Forgets the file `inode`, returning the stored name it was written over.
+    pub fn forget(&mut self, inode: (u64, u64)) -> Option<PathBuf> {
+        self.files.remove(&inode).map(|(name, _)| name)
+    }
+
+    /// Remembers the file `inode`, kept under `path` now, as written over the stored
+    /// `name`. Full, first drops those whose name now `waits` refuses (removed or
+    /// renamed out of the roots while they waited: never verified again under a name of
+    /// theirs); `false` when still full (not remembered).
+    pub fn note(
+        &mut self,
+        inode: (u64, u64),
+        name: PathBuf,
+        path: PathBuf,
+        waits: impl Fn(&Path) -> bool,
+    ) -> bool {
+        if self.files.len() >= self.capacity && !self.files.contains_key(&inode) {
+            self.files.retain(|_, (_, now)| waits(now));
+        }
+        if self.files.len() >= self.capacity && !self.files.contains_key(&inode) {
+            return false;
+        }
+        self.files.insert(inode, (name, path));
+        true
+    }
+}
+
 impl LateProofs {
     /// The warnings of a stop with proofs still queued, one per root, with how many and
     /// the oldest: the view holds each at the state it is proven against (see
@@ -569,5 +623,29 @@ mod tests {
             verdict(&bytes, JLS, Ok(()), false, true),
             Verdict::Unsettled(_)
         ));
+    }
+
+    /// The memory of files written over a stored name while they waited
+    /// (`MAX_REWRITTEN_IN_PLACE` in the watcher) is bounded: full, those no longer
+    /// waiting make room first; with every one still waiting, one more is refused (said
+    /// by a warning), never one remembered forgotten.
+    #[test]
+    fn files_written_over_a_stored_name_are_remembered_within_a_bound() {
+        let mut files = RewrittenInPlace::new(2);
+        let name = |n: &str| PathBuf::from(format!("/archive/{n}.dcm"));
+        let all = |_: &Path| true;
+        assert!(files.note((1, 11), name("a"), name("a.x"), all));
+        assert!(files.note((1, 12), name("b"), name("b"), all));
+        assert!(!files.note((1, 13), name("c"), name("c"), all), "full");
+        assert_eq!(files.name_of((1, 11)), Some(&name("a")));
+        // Known already: kept under its new name.
+        assert!(files.note((1, 12), name("b"), name("b.x"), all));
+        // b.x no longer waits (renamed out of the roots): dropped for c.
+        let waits = |p: &Path| p != name("b.x");
+        assert!(files.note((1, 13), name("c"), name("c"), waits));
+        assert_eq!(files.name_of((1, 12)), None);
+        assert_eq!(files.forget((1, 11)), Some(name("a")));
+        assert_eq!(files.name_of((1, 11)), None);
+        assert!(!files.is_empty());
     }
 }

@@ -422,6 +422,12 @@ pub const MAX_PROOF_PUT_OFFS: u32 = 8;
 /// Images put off so, remembered with how many times. Full, one more is judged unproven
 /// at once (an alert), saying so, rather than a count forgotten (see [`PutOffCounts`]).
 pub const MAX_PROOFS_PUT_OFF: usize = 100_000;
+/// Files remembered as written over a stored name while their proof waited (put off, or
+/// held for room: see `Guard::rewritten_in_place`), one per image waiting so: as many as
+/// [`MAX_PROOFS_PUT_OFF`] and `late::MAX_WAITING_FOR_ROOM` allow (each a path and an
+/// inode, about 100 bytes: 20 MiB at most). Full, one more is not remembered, and said:
+/// renamed before it is judged, it is then judged as another file holding its UID.
+pub const MAX_REWRITTEN_IN_PLACE: usize = MAX_PROOFS_PUT_OFF + late::MAX_WAITING_FOR_ROOM;
 /// Bytes of images put off for their proof ([`Guard::put_off_unproven`]) verified again
 /// in one turn of the loop, counted at their size now: at least one image a turn, the
 /// most put off first (see [`retry_share`]); the rest wait for the next turn, their
@@ -2117,6 +2123,12 @@ struct Guard<'a> {
     /// when they were taken: no more are taken until they come (or
     /// [`late::MAX_LATE_PROOF_WAIT`] passes), so that the queue's room is given once.
     waiting_released: (HashSet<PathBuf>, Option<Instant>),
+    /// The files seen written over a stored name (a new inode there) while the view held
+    /// that name at its stored state (their proof put off, or held for room), by (device,
+    /// inode), with that name: renamed before they are judged, each is still that stored
+    /// image rewritten, not another file sent under its UID ([`Guard::note_in_place`];
+    /// issue 11, review rv49-watch case3). At most [`MAX_REWRITTEN_IN_PLACE`].
+    rewritten_in_place: late::RewrittenInPlace,
     /// Whether the warning that put-off images wait for a later turn
     /// ([`MAX_PUT_OFF_BYTES_PER_TURN`]) was given since the share was last enough.
     put_off_share_said: bool,
@@ -2406,6 +2418,7 @@ impl<'a> Guard<'a> {
             )),
             waiting_for_room: late::Waiting::new(late::MAX_WAITING_FOR_ROOM),
             waiting_released: (HashSet::new(), None),
+            rewritten_in_place: late::RewrittenInPlace::new(MAX_REWRITTEN_IN_PLACE),
             put_off_share_said: false,
             turn_budget: None,
             chain_limit_reached: HashMap::new(),
@@ -6515,7 +6528,9 @@ impl<'a> Guard<'a> {
         );
         self.leave_to_late_proofs(&spec.path, &tree, &mut findings);
         // Each proof starts from the stored entry of the name the data came from.
-        let origins = origins::Origins::new(base, &findings, &followed_from).with_copies(&copies);
+        let origins = origins::Origins::new(base, &findings, &followed_from)
+            .with_copies(&copies)
+            .with_in_place(self.in_place_of(&tree));
         // What no proof or sample below can change is raised now, before any of them:
         // an image encrypted beside large re-saves must not wait for their proofs
         // (issue 11: victims in the batch of three 60 MiB re-saves waited for their
@@ -6738,6 +6753,14 @@ impl<'a> Guard<'a> {
     ) -> HashSet<PathBuf> {
         let mut put_off = HashSet::new();
         let mut held = HashSet::new();
+        // Each file of this verification is judged now, or kept below once more.
+        let carried = self.forget_in_place(tree);
+        // The stored entry each image whose proof waits is compared with, under its name
+        // now: a file renamed (or moved) stays held at it there (see [`keep_view_of`]).
+        let origins: HashMap<PathBuf, Entry> = late_inputs
+            .iter()
+            .map(|(path, input)| (path.clone(), input.was.clone()))
+            .collect();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         for finding in findings.iter_mut() {
             // A new file inside a window not sampled for encryption is put off the same
@@ -6904,8 +6927,12 @@ impl<'a> Guard<'a> {
                 self.late_proofs.capacity(),
             ));
         }
-        keep_view_of(root, base, tree, &put_off);
-        keep_view_of(root, base, tree, &held);
+        let unnoted = self.note_in_place(root, base, tree, put_off.union(&held), &carried);
+        if unnoted > 0 {
+            findings.push(in_place_full_warning(root, unnoted));
+        }
+        keep_view_of(root, base, &origins, tree, &put_off);
+        keep_view_of(root, base, &origins, tree, &held);
         put_off
     }
 
@@ -6922,6 +6949,88 @@ impl<'a> Guard<'a> {
         self.windows
             .retain_kept(|p| waiting.contains(p) || released.contains(p) || queued.contains(p));
         self.windows.keep_for(path, meta);
+    }
+
+    /// What [`Guard::rewritten_in_place`] knows of the files of `tree` (a verification's
+    /// capture): the stored name each was seen written over, by its (device, inode).
+    fn in_place_of(&self, tree: &Tree) -> HashMap<(u64, u64), PathBuf> {
+        if self.rewritten_in_place.is_empty() {
+            return HashMap::new();
+        }
+        tree.entries
+            .iter()
+            .filter(|e| e.kind == EntryType::File)
+            .filter_map(|e| {
+                let inode = (e.meta.dev, e.meta.ino);
+                Some((inode, self.rewritten_in_place.name_of(inode)?.clone()))
+            })
+            .collect()
+    }
+
+    /// Forgets, and returns, what [`Guard::rewritten_in_place`] knew of the files of
+    /// `tree`: each is judged by this verification, or kept again
+    /// ([`Guard::note_in_place`]).
+    fn forget_in_place(&mut self, tree: &Tree) -> HashMap<(u64, u64), PathBuf> {
+        if self.rewritten_in_place.is_empty() {
+            return HashMap::new();
+        }
+        tree.entries
+            .iter()
+            .filter(|e| e.kind == EntryType::File)
+            .filter_map(|e| {
+                let inode = (e.meta.dev, e.meta.ino);
+                Some((inode, self.rewritten_in_place.forget(inode)?))
+            })
+            .collect()
+    }
+
+    /// Remembers, for each file of `kept` (its proof put off or held for room: the view
+    /// keeps its name at its stored state), the stored name it was written over: its own
+    /// when `base` stores another inode there, or the one it was seen written over
+    /// before it took this name (`carried`). Renamed before it is judged, it is then
+    /// that stored image rewritten (issue 11, review rv49-watch case3: a forged image
+    /// renamed while it waited for room was softened as "another file matched by its
+    /// SOP Instance UID"). Returns how many could not be remembered
+    /// ([`MAX_REWRITTEN_IN_PLACE`] reached, said by a warning).
+    fn note_in_place<'p>(
+        &mut self,
+        root: &Path,
+        base: &RootProfile,
+        tree: &Tree,
+        kept: impl Iterator<Item = &'p PathBuf>,
+        carried: &HashMap<(u64, u64), PathBuf>,
+    ) -> usize {
+        let mut unnoted = 0;
+        for path in kept {
+            let Some(now) = tree_entry(root, tree, path) else {
+                continue;
+            };
+            let inode = (now.meta.dev, now.meta.ino);
+            let name = carried.get(&inode).cloned().or_else(|| {
+                let stored = base.entry(&now.rel)?;
+                ((stored.meta.dev, stored.meta.ino) != inode).then(|| path.clone())
+            });
+            let Some(name) = name else {
+                continue;
+            };
+            let (waiting, released, put_off) = (
+                &self.waiting_for_room,
+                &self.waiting_released.0,
+                &self.proofs_put_off,
+            );
+            let waits = |p: &Path| {
+                waiting.contains(p)
+                    || released.contains(p)
+                    || put_off.get(&p.to_path_buf()).is_some()
+            };
+            if !self
+                .rewritten_in_place
+                .note(inode, name, path.clone(), waits)
+            {
+                unnoted += 1;
+            }
+        }
+        unnoted
     }
 
     /// Verifies again, as the queue of late proofs drains, the images held for room in
@@ -11001,12 +11110,42 @@ fn waiting_for_room_warning(root: &Path, held: usize, waiting: usize, capacity: 
     .with_root(root.to_path_buf())
 }
 
-fn keep_view_of(root: &Path, base: &RootProfile, tree: &mut Tree, paths: &HashSet<PathBuf>) {
+/// The warning that `unnoted` images of `root` whose proof waits could not be remembered
+/// as written over their stored name ([`MAX_REWRITTEN_IN_PLACE`] reached).
+fn in_place_full_warning(root: &Path, unnoted: usize) -> Finding {
+    Finding::new(
+        root.to_path_buf(),
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "{unnoted} image(s) rewritten in place whose proof waits were not remembered as \
+             written over their stored name (MAX_REWRITTEN_IN_PLACE, {MAX_REWRITTEN_IN_PLACE}, \
+             remembered at most): renamed before their proof, each is judged as another file \
+             holding its SOP Instance UID (other pixels not proof of encryption alone)"
+        ),
+    )
+    .with_root(root.to_path_buf())
+}
+
+/// Keeps the view of `paths` (of `root`, captured in `tree`), images whose proof waits, at
+/// the state they are compared with: the one `base` stores under the name, or, for a file
+/// renamed (or moved) to a name `base` does not hold, the stored entry its data came from
+/// (`origins`, under its name now). Dropped, a renamed one was a new file to the view at
+/// its next verification, judged as an arrival of this run, `info` (issue 11, session 50:
+/// a forged image held for room, renamed, was "added info").
+fn keep_view_of(
+    root: &Path,
+    base: &RootProfile,
+    origins: &HashMap<PathBuf, Entry>,
+    tree: &mut Tree,
+    paths: &HashSet<PathBuf>,
+) {
     tree.entries.retain_mut(|e| {
-        if !paths.contains(&absolute(root, &e.rel)) {
+        let path = absolute(root, &e.rel);
+        if !paths.contains(&path) {
             return true;
         }
-        match base.entry(&e.rel) {
+        match base.entry(&e.rel).or_else(|| origins.get(&path)) {
             Some(was) => {
                 *e = was.clone();
                 true
@@ -11168,6 +11307,18 @@ fn mark_recompressed(
             && kept.is_ok()
             && tree_entry(root, tree, &finding.path)
                 .is_none_or(|now| origins.another_file(&finding.path, now).is_none());
+        // Written over its stored name while its proof waited, renamed since: both names
+        // said (review rv49-watch case3: renamed, it was taken for another file).
+        if let Some(name) = tree_entry(root, tree, &finding.path)
+            .and_then(|now| origins.rewritten_in_place_at(&finding.path, now))
+        {
+            finding.detail = format!(
+                "{}; written over {} in place while its proof waited, renamed here since: \
+                 that stored image rewritten, not another file holding its SOP Instance UID",
+                finding.detail,
+                escape_path(name)
+            );
+        }
         if other_pixels
             || matches!(
                 proof,
@@ -14451,6 +14602,183 @@ mod tests {
         );
         assert!(!disproven.contains(&honest), "{findings:#?}");
         assert_eq!(findings[1].fields, ["transfer-syntax"], "{findings:#?}");
+    }
+
+    /// Issue 11, review rv49-watch case3: an image written over its stored name in place
+    /// (a new inode) while its proof waited for room, then renamed (in place, or into
+    /// another directory), came out `moved` / `added` and `pixel-data-changed` softened as
+    /// "another file matched by its SOP Instance UID": its other pixels disproved nothing.
+    /// Seen written over its stored name, it is that image rewritten under any name:
+    /// CT_small's pixels reversed, then `gdcmconv --j2k` (a real encoder's stream of
+    /// other pixels), is disproven, its finding naming both names; CT_small's honest
+    /// `gdcmconv --j2k` renamed the same way is proven a re-compression (no false alarm).
+    #[test]
+    fn an_image_written_over_its_stored_name_then_renamed_is_judged_as_rewritten_in_place() {
+        const J2K: &str = "1.2.840.10008.1.2.4.90";
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let native = pacsguard_testkit::pydicom_sample("CT_small.dcm");
+        let layout = pacsguard_dicom::layout(&native).expect("CT_small's layout");
+        let mut hasher = pacsguard_profile::HashAlgorithm::Blake3.hasher();
+        hasher.update(&native[layout.pixels.clone()]);
+        let stored_pixels = hasher.finalize();
+        let mut reversed = native.clone();
+        let samples: Vec<[u8; 2]> = native[layout.pixels.clone()]
+            .chunks_exact(2)
+            .rev()
+            .map(|s| [s[0], s[1]])
+            .collect();
+        reversed[layout.pixels.clone()].copy_from_slice(samples.as_flattened());
+        let staging = tempfile::tempdir().expect("tempdir");
+        let (honest_in, forged_in) = (staging.path().join("h.dcm"), staging.path().join("f.dcm"));
+        std::fs::write(&honest_in, &native).expect("test fixture");
+        std::fs::write(&forged_in, &reversed).expect("test fixture");
+        std::fs::create_dir_all(root.join("sub")).expect("test fixture");
+        // Renamed in place, and into another directory.
+        let forged = root.join("a.x.dcm");
+        let honest = root.join("sub/h.dcm");
+        encode_with("gdcmconv", &["--j2k"], &forged_in, &forged);
+        encode_with("gdcmconv", &["--j2k"], &honest_in, &honest);
+        let with = |rel: &str, ino: u64, syntax: &str, pixels| {
+            let mut entry = dicom_entry(rel, syntax);
+            entry.meta.ino = ino;
+            if let Content::Hashed {
+                dicom: Some(facts), ..
+            } = &mut entry.content
+            {
+                facts.pixels = pixels;
+            }
+            entry
+        };
+        let base = RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![
+                with("a.dcm", 1, &layout.transfer_syntax, stored_pixels),
+                with("h.dcm", 2, &layout.transfer_syntax, stored_pixels),
+            ],
+        };
+        // Written over a.dcm and h.dcm as inodes 11 and 12, then renamed.
+        let tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                with("a.x.dcm", 11, J2K, pacsguard_fs::Digest([3; 32])),
+                with("sub/h.dcm", 12, J2K, pacsguard_fs::Digest([4; 32])),
+            ],
+            problems: Vec::new(),
+        };
+        let judged = |in_place: HashMap<(u64, u64), PathBuf>| {
+            let mut findings: Vec<Finding> = [(&forged, "a.dcm"), (&honest, "h.dcm")]
+                .into_iter()
+                .map(|(path, from)| {
+                    Finding::new(path.clone(), FindingKind::Moved, Severity::Info, "moved")
+                        .with_from(root.join(from))
+                })
+                .collect();
+            findings.extend([&forged, &honest].into_iter().map(|path| {
+                let mut f = Finding::new(
+                    path.clone(),
+                    FindingKind::PixelDataChanged,
+                    Severity::Alert,
+                    "changed",
+                );
+                f.fields.push("transfer-syntax".into());
+                f
+            }));
+            let followed = HashMap::new();
+            let origins =
+                origins::Origins::new(&base, &findings, &followed).with_in_place(in_place);
+            let disproven = mark_recompressed(
+                root,
+                &origins,
+                &tree,
+                &mut findings,
+                &[2, 3],
+                &codec::ProofBudget::for_batch(),
+            );
+            (disproven, findings)
+        };
+        // Never seen in place: another file under their UIDs, as before (rv35-watch).
+        let (disproven, findings) = judged(HashMap::new());
+        assert!(!disproven.contains(&forged), "{findings:#?}");
+        // Seen written over their stored names.
+        let in_place = [((0, 11), root.join("a.dcm")), ((0, 12), root.join("h.dcm"))];
+        let (disproven, findings) = judged(in_place.into_iter().collect());
+        assert!(disproven.contains(&forged), "{findings:#?}");
+        let detail = &findings[2].detail;
+        assert!(
+            detail.contains("other pixels")
+                && !detail.contains("another file matched")
+                && detail.contains(&escape_path(&root.join("a.dcm"))),
+            "{detail}"
+        );
+        assert!(!disproven.contains(&honest), "{findings:#?}");
+        assert!(
+            findings[3]
+                .fields
+                .iter()
+                .any(|f| f == ransomware::RE_COMPRESSED_FIELD),
+            "{findings:#?}"
+        );
+    }
+
+    /// Issue 11, session 50 (review rv49-watch case3): an image renamed while its proof
+    /// waited, put off again under its new name, was dropped from the view (the stored
+    /// profile knows only its old name), so its next verification took it for an arrival
+    /// of this run (`added info`). It is held at the stored entry its data came from,
+    /// under its new name; one kept under its stored name keeps that name's entry, and a
+    /// new file with no origin is dropped as before.
+    #[test]
+    fn a_renamed_image_whose_proof_waits_is_held_at_its_origin_in_the_view() {
+        let root = Path::new("/store");
+        let stored = |rel: &str, ino| entry_at(rel, EntryType::File, ino);
+        let base = RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![stored("a.dcm", 1), stored("b.dcm", 2)],
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                stored("a.x.dcm", 11),
+                stored("b.dcm", 12),
+                stored("c.dcm", 13),
+                stored("d.dcm", 14),
+            ],
+            problems: Vec::new(),
+        };
+        // a.dcm's data, now at a.x.dcm, as `late_inputs` gives it (its rel the new one).
+        let origins: HashMap<PathBuf, Entry> = [(root.join("a.x.dcm"), stored("a.x.dcm", 1))]
+            .into_iter()
+            .collect();
+        let waiting: HashSet<PathBuf> = ["a.x.dcm", "b.dcm", "c.dcm"]
+            .iter()
+            .map(|rel| root.join(rel))
+            .collect();
+        keep_view_of(root, &base, &origins, &mut tree, &waiting);
+        let held: Vec<(&[u8], u64)> = tree
+            .entries
+            .iter()
+            .map(|e| (e.rel.as_slice(), e.meta.ino))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (&b"a.x.dcm"[..], 1),
+                (&b"b.dcm"[..], 2),
+                (&b"d.dcm"[..], 14)
+            ]
+        );
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub(super) struct Origins<'a> {
     /// New files (inside a window) holding the SOP Instance UID of a stored image still
     /// in place, with that image (see `Guard::follow_stored_inodes`).
     copies: Option<&'a HashMap<PathBuf, Followed>>,
+    /// Files written over a stored name, each (device, inode) with that name, while the
+    /// view held the name at its stored state (put off or held for room): see
+    /// [`Origins::with_in_place`].
+    in_place: HashMap<(u64, u64), PathBuf>,
 }
 
 impl<'a> Origins<'a> {
@@ -77,7 +81,29 @@ impl<'a> Origins<'a> {
             followed,
             stored_inodes,
             copies: None,
+            in_place: HashMap::new(),
         }
+    }
+
+    /// These origins knowing `in_place`: the files seen written over a stored name while
+    /// the view held that name at its stored state (its proof put off, or the image held
+    /// for room among the late proofs), by (device, inode), with that name. Such a file
+    /// renamed since is that stored image rewritten, then renamed: no other file sent
+    /// under its UID (issue 11, review rv49-watch case3: a forged image renamed while it
+    /// waited for room had "another file"'s benefit, `info` inside a window).
+    pub(super) fn with_in_place(mut self, in_place: HashMap<(u64, u64), PathBuf>) -> Origins<'a> {
+        self.in_place = in_place;
+        self
+    }
+
+    /// The stored name the file now at `path` (walked as `now`) was seen written over in
+    /// place before it took this name ([`Origins::with_in_place`]); `None` when it is
+    /// there still, or was never seen so.
+    pub(super) fn rewritten_in_place_at(&self, path: &Path, now: &Entry) -> Option<&Path> {
+        self.in_place
+            .get(&(now.meta.dev, now.meta.ino))
+            .map(PathBuf::as_path)
+            .filter(|name| *name != path)
     }
 
     /// These origins knowing `copies`: the new files holding the UID of a stored image
@@ -111,14 +137,21 @@ impl<'a> Origins<'a> {
     /// renamed, or its directory, keeps its inode (and copies of one instance renamed
     /// together may be paired with each other's names: still stored files). Another file under a stored image's UID may be an
     /// image processed again and sent honestly: its proof is its content's alone.
+    ///
+    /// A file seen written over a stored name in place ([`Origins::with_in_place`]) is that
+    /// stored image, rewritten, whatever name it has now and however it was paired: its
+    /// pixels are judged as an in-place rewrite's (review rv49-watch case3).
     pub(super) fn another_file(&self, path: &Path, now: &Entry) -> Option<PathBuf> {
+        let inode = (now.meta.dev, now.meta.ino);
+        if self.in_place.contains_key(&inode) {
+            return None;
+        }
         if let Some(followed) = self.followed.get(path) {
             return followed.by_uid.then(|| followed.from.clone());
         }
         let from = self.moved_from(path)?;
         let rel = from.strip_prefix(self.root).ok()?;
         let stored = self.base.entry(rel.as_os_str().as_bytes())?;
-        let inode = (now.meta.dev, now.meta.ino);
         ((stored.meta.dev, stored.meta.ino) != inode && !self.stored_inodes.contains(&inode))
             .then_some(from)
     }
@@ -276,6 +309,74 @@ mod tests {
         assert_eq!(
             origins.another_file(Path::new("/store/a.dcm"), &now(7)),
             None
+        );
+    }
+
+    /// Issue 11, review rv49-watch case3: a forged image written over its stored name (a
+    /// new inode: a temp file renamed over it) while its proof waited, then renamed in
+    /// place or into another directory, was "another file matched by its SOP Instance
+    /// UID", its other pixels softened inside a window. Seen written over the stored name
+    /// in place, it is that stored image rewritten under any name it takes since.
+    #[test]
+    fn a_file_seen_written_over_a_stored_name_is_no_other_file_once_renamed() {
+        let base = RootProfile {
+            spec: RootSpec {
+                path: PathBuf::from("/store"),
+                policy: Policy::AppendOnly,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![file("a.dcm", 1), file("b.dcm", 2), file("c.dcm", 3)],
+        };
+        let findings = [
+            moved("/store/a.x.dcm", "/store/a.dcm"),
+            moved("/store/b.x.dcm", "/store/b.dcm"),
+        ];
+        // c.dcm's new file renamed into another directory: paired by its UID alone.
+        let mut followed = HashMap::new();
+        followed.insert(
+            PathBuf::from("/store/sub/c.dcm"),
+            Followed {
+                entry: file("c.dcm", 3),
+                from: PathBuf::from("/store/c.dcm"),
+                hash: HashAlgorithm::Blake3,
+                by_uid: true,
+            },
+        );
+        // a.dcm and c.dcm were seen rewritten in place as inodes 11 and 13; b.dcm never.
+        let in_place: HashMap<(u64, u64), PathBuf> = [
+            ((0, 11), PathBuf::from("/store/a.dcm")),
+            ((0, 13), PathBuf::from("/store/c.dcm")),
+        ]
+        .into_iter()
+        .collect();
+        let origins = Origins::new(&base, &findings, &followed).with_in_place(in_place);
+        let now = |ino| file("any", ino);
+        let another = |path: &str, ino| origins.another_file(Path::new(path), &now(ino));
+        assert_eq!(another("/store/a.x.dcm", 11), None, "renamed in place");
+        assert_eq!(
+            another("/store/sub/c.dcm", 13),
+            None,
+            "into another directory"
+        );
+        assert_eq!(
+            origins.rewritten_in_place_at(Path::new("/store/sub/c.dcm"), &now(13)),
+            Some(Path::new("/store/c.dcm"))
+        );
+        assert_eq!(
+            origins.rewritten_in_place_at(Path::new("/store/c.dcm"), &now(13)),
+            None,
+            "still where it was written"
+        );
+        // Never seen under the stored name: another file, as before.
+        assert_eq!(
+            another("/store/b.x.dcm", 12),
+            Some(PathBuf::from("/store/b.dcm"))
+        );
+        assert_eq!(
+            another("/store/sub/c.dcm", 14),
+            Some(PathBuf::from("/store/c.dcm"))
         );
     }
 }
