@@ -2774,7 +2774,7 @@ fn a_data_set_answered_at_its_deadline_after_its_sender_vanished_is_recorded_as_
     );
     // The screening stalls until its deadline (a debug build's hook), so the deadline
     // answers; the sender resets its connection well before that.
-    let gateway = Gateway::start_with(
+    let mut gateway = Gateway::start_with(
         &env,
         &text,
         in_serve(),
@@ -2790,8 +2790,22 @@ fn a_data_set_answered_at_its_deadline_after_its_sender_vanished_is_recorded_as_
         .expect("python3 runs");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "reset");
-    // Past the deadline the relay writes its answer to a connection that is gone.
-    std::thread::sleep(Duration::from_millis(DEADLINE_MS + 2000));
+    // Past the deadline the relay writes its answer to a connection that is gone: its
+    // records (the failed write, the data set's and its alert) waited for, not a sleep
+    // of the deadline and 2 s, which a loaded machine can outlast (a stop before the
+    // deadline's answer records neither).
+    gateway.record_line("could not write to the peer");
+    let within = Duration::from_secs(60);
+    gateway.record_where(
+        "the data set's record",
+        |l| l.contains(uid) && l.contains("the association ended before the relay wrote it"),
+        within,
+    );
+    gateway.record_where(
+        "the data set's alert",
+        |l| l.contains(uid) && l.contains("not-inspected") && l.contains("not screened in time"),
+        within,
+    );
     let (_, events) = gateway.stop();
     assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
     let mut said: Vec<String> = gateway_events(&events);
