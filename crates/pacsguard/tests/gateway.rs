@@ -342,6 +342,17 @@ impl Gateway {
 
     /// [`Gateway::record_line`], waiting up to `bound`.
     fn record_line_within(&mut self, text: &str, bound: Duration) -> String {
+        self.record_where(&format!("{text:?}"), |l| l.contains(text), bound)
+    }
+
+    /// Waits (up to `bound`) for a record (a line of stdout) for which `wanted` holds
+    /// (`what` says which in the failure), and returns it.
+    fn record_where(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&str) -> bool,
+        bound: Duration,
+    ) -> String {
         let lines = match &self.records {
             Some((lines, _)) => std::sync::Arc::clone(lines),
             None => {
@@ -359,17 +370,12 @@ impl Gateway {
         };
         let deadline = Instant::now() + bound;
         loop {
-            if let Some(line) = lines
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|l| l.contains(text))
-            {
+            if let Some(line) = lines.lock().expect("lock").iter().find(|l| wanted(l)) {
                 return line.clone();
             }
             assert!(
                 Instant::now() < deadline,
-                "no record with {text:?}: {:#?}",
+                "no record with {what}: {:#?}",
                 lines.lock().expect("lock")
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -2768,7 +2774,7 @@ fn a_data_set_answered_at_its_deadline_after_its_sender_vanished_is_recorded_as_
     );
     // The screening stalls until its deadline (a debug build's hook), so the deadline
     // answers; the sender resets its connection well before that.
-    let gateway = Gateway::start_with(
+    let mut gateway = Gateway::start_with(
         &env,
         &text,
         in_serve(),
@@ -2784,8 +2790,22 @@ fn a_data_set_answered_at_its_deadline_after_its_sender_vanished_is_recorded_as_
         .expect("python3 runs");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "reset");
-    // Past the deadline the relay writes its answer to a connection that is gone.
-    std::thread::sleep(Duration::from_millis(DEADLINE_MS + 2000));
+    // Past the deadline the relay writes its answer to a connection that is gone: its
+    // records (the failed write, the data set's and its alert) waited for, not a sleep
+    // of the deadline and 2 s, which a loaded machine can outlast (a stop before the
+    // deadline's answer records neither).
+    gateway.record_line("could not write to the peer");
+    let within = Duration::from_secs(60);
+    gateway.record_where(
+        "the data set's record",
+        |l| l.contains(uid) && l.contains("the association ended before the relay wrote it"),
+        within,
+    );
+    gateway.record_where(
+        "the data set's alert",
+        |l| l.contains(uid) && l.contains("not-inspected") && l.contains("not screened in time"),
+        within,
+    );
     let (_, events) = gateway.stop();
     assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
     let mut said: Vec<String> = gateway_events(&events);
@@ -4301,8 +4321,10 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
         route("PACS", "KILLED", ANY, killed.port),
     ]
     .concat();
-    let gateway = Gateway::start(&env, &config(&[("127.0.0.0/8", "")], &routes));
+    let mut gateway = Gateway::start(&env, &config(&[("127.0.0.0/8", "")], &routes));
     let port = gateway.ports[0];
+    // CT_small's.
+    let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
     for calling in ["DOWN", "REFUSE", "DURING", "AFTER"] {
         let out = storescu(port, calling, "PACS", std::slice::from_ref(&ct));
         assert_ne!(out.status.code(), Some(0), "{calling}: {}", stderr(&out));
@@ -4327,6 +4349,16 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
         assert!(Instant::now() < deadline, "the store never began");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // ... and once the gateway wrote the whole data set on (storescp sleeps before it
+    // reads any of it), which its record of the data set as relayed says: storescp logs
+    // the store on its command, and a gateway slower than this loop's poll (a loaded
+    // machine) had not yet written the last PDU when the kill came, so the C-STORE was
+    // one never written whole upstream, not one forwarded and never answered.
+    gateway.record_where(
+        "KILLED's data set relayed",
+        |l| l.contains("KILLED@") && l.contains(&format!("relayed C-STORE SOP Instance UID {uid}")),
+        Duration::from_secs(60),
+    );
     let _ = killed.child.kill();
     let out = sender.wait_with_output().expect("storescu ends");
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -4359,7 +4391,6 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
     );
     // An instance forwarded and never answered says so, under its UID: the trail does
     // not leave "relayed" as the last word on an instance the upstream never stored.
-    let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
     for calling in ["DURING", "AFTER", "KILLED"] {
         let unanswered = events.iter().any(|e| {
             e["action"] == "gateway"
