@@ -3971,7 +3971,21 @@ impl Parser<'_> {
             let name = word.text[..eq].to_vec();
             // A value written as text is kept (`P=1; kill -INT $P`); one made of
             // expansions, or cut at NAME_KEPT, is not known.
-            if word.expands || word.text.len() >= NAME_KEPT {
+            // One expansion the shell reduces to text is that text (`P=$((1))`).
+            let reduced = (word.expands && word.text.len() == eq + 1)
+                .then(|| {
+                    let raw_eq = raw.iter().position(|&b| b == b'=')?;
+                    let inner = &raw[raw_eq + 1..];
+                    let inner = inner
+                        .strip_prefix(b"\"")
+                        .and_then(|inner| inner.strip_suffix(b"\""))
+                        .unwrap_or(inner);
+                    expansion_value(self.bytes, word, inner, &|name| self.held(name))
+                })
+                .flatten();
+            if let Some(value) = reduced {
+                self.valued.give_literal(&name, &value);
+            } else if word.expands || word.text.len() >= NAME_KEPT {
                 self.valued.give(&name);
             } else {
                 let value = word.text[eq + 1..].to_vec();
