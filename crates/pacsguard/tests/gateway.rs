@@ -4045,11 +4045,19 @@ fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
 /// set made of lines each of them works on (`! x onload=x &x`: a command for sh, a
 /// shell escape for ex, an attribute for mshta, a command after `&` for cmd.exe) kept a
 /// screening thread busy long after its sender was answered, and said nothing of it.
-/// Sent by storescu through a real gateway to storescp with a deadline of 300 ms (16 MiB
-/// of three-byte commands first, which sh alone takes longer than that to read even in a
-/// release build), each reader now stops there with a `not-inspected` warning naming the
-/// deadline, and the refusing route refuses the data set it could not read whole
-/// (0xA700), as before.
+/// Sent by storescu through a real gateway to storescp with a deadline of 1 s (16 MiB of
+/// three-byte commands first, which sh alone takes 8 s to read in a debug build on a
+/// loaded 2-core machine, about 4 s of CPU), each reader now stops there with a
+/// `not-inspected` warning naming the deadline, and the refusing route refuses the data
+/// set it could not read whole (0xA700), as before.
+///
+/// Session 50 (r50-flake2): the deadline runs from the moment the data set is queued,
+/// and a screening that has not begun when it passes is not begun at all ("passed while
+/// it waited for a screening thread", issue 16), so no reader would say anything. At
+/// 300 ms a screening thread (nice 3) of a loaded CI machine could be that late; 1 s
+/// leaves wide room both ways: a thread is scheduled within tens of ms even at load 17,
+/// and sh needs more than twice the deadline even on a core twice as fast as this one,
+/// quiet.
 #[test]
 fn every_reader_of_the_whole_file_stops_at_the_screening_deadline_and_names_it() {
     require_dcmtk();
@@ -4076,7 +4084,7 @@ fn every_reader_of_the_whole_file_stops_at_the_screening_deadline_and_names_it()
         upstream.port,
     );
     let text = format!(
-        "[limits]\nscreening_deadline_ms = 300\n{}",
+        "[limits]\nscreening_deadline_ms = 1000\n{}",
         config(&[("127.0.0.0/8", "")], &refusing)
     );
     let gateway = Gateway::start(&env, &text);
@@ -4101,7 +4109,7 @@ fn every_reader_of_the_whole_file_stops_at_the_screening_deadline_and_names_it()
             e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "warning"
         })
         .filter_map(|e| e["finding"]["detail"].as_str().map(str::to_owned))
-        .filter(|d| d.contains("took longer than limits.screening_deadline (300 ms)"))
+        .filter(|d| d.contains("took longer than limits.screening_deadline (1000 ms)"))
         .collect();
     for (reader, says) in [
         ("sh", "text that sh would parse as a script"),
