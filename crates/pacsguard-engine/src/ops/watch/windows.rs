@@ -455,6 +455,21 @@ mod tests {
         (tmp, home, store, windows)
     }
 
+    /// Declares an hour-long "migration" window over `store` and lets `windows` see it
+    /// open, as the watcher's poll does.
+    fn open_migration_window(home: &Home, store: &Path, windows: &mut Windows) {
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::declare(
+            home,
+            std::slice::from_ref(&store.to_path_buf()),
+            store,
+            until,
+            "migration",
+        )
+        .expect("start");
+        windows.poll(Instant::now());
+    }
+
     #[test]
     fn a_window_opens_softens_changes_below_it_and_closes_with_a_summary() {
         let (tmp, home, store, mut windows) = windows_over_a_store();
@@ -705,16 +720,7 @@ mod tests {
     #[test]
     fn a_kept_window_outlives_a_restart() {
         let (_tmp, home, store, mut windows) = windows_over_a_store();
-        let until = SystemTime::now() + Duration::from_secs(3600);
-        maintenance::declare(
-            &home,
-            std::slice::from_ref(&store),
-            &store,
-            until,
-            "migration",
-        )
-        .expect("start");
-        windows.poll(Instant::now());
+        open_migration_window(&home, &store, &mut windows);
         let held = store.join("held.dcm");
         let forged = store.join("forged.dcm");
         for path in [&held, &forged] {
@@ -766,16 +772,7 @@ mod tests {
     #[test]
     fn a_tampered_kept_windows_file_is_refused() {
         let (_tmp, home, store, mut windows) = windows_over_a_store();
-        let until = SystemTime::now() + Duration::from_secs(3600);
-        maintenance::declare(
-            &home,
-            std::slice::from_ref(&store),
-            &store,
-            until,
-            "migration",
-        )
-        .expect("start");
-        windows.poll(Instant::now());
+        open_migration_window(&home, &store, &mut windows);
         let held = store.join("held.dcm");
         let fake = store.join("fake.dcm");
         let later = store.join("later.dcm");
@@ -850,16 +847,7 @@ mod tests {
     #[test]
     fn an_image_whose_proof_is_queued_keeps_its_window_until_judged() {
         let (_tmp, home, store, mut windows) = windows_over_a_store();
-        let until = SystemTime::now() + Duration::from_secs(3600);
-        maintenance::declare(
-            &home,
-            std::slice::from_ref(&store),
-            &store,
-            until,
-            "migration",
-        )
-        .expect("start");
-        windows.poll(Instant::now());
+        open_migration_window(&home, &store, &mut windows);
         let queued = store.join("queued.dcm");
         std::fs::write(&queued, b"re-compressed").expect("test fixture");
         let meta =
@@ -913,16 +901,7 @@ mod tests {
     #[test]
     fn at_most_max_kept_windows_are_kept() {
         let (_tmp, home, store, mut windows) = windows_over_a_store();
-        let until = SystemTime::now() + Duration::from_secs(3600);
-        maintenance::declare(
-            &home,
-            std::slice::from_ref(&store),
-            &store,
-            until,
-            "migration",
-        )
-        .expect("start");
-        windows.poll(Instant::now());
+        open_migration_window(&home, &store, &mut windows);
         let file = store.join("a.dcm");
         std::fs::write(&file, b"x").expect("test fixture");
         let meta = pacsguard_fs::Meta::of(&std::fs::symlink_metadata(&file).expect("test fixture"));
