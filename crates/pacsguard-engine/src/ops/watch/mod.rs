@@ -13871,20 +13871,13 @@ mod tests {
         assert!(unjudged.take(0).is_none());
     }
 
-    /// Issue 15 (session 49, case28): a view file failed (a lock held on it) while the
-    /// signed baseline could not be read either (the profile store locked too), so the
-    /// fall-back could not take its place and the failed file was read: its lookup of the
-    /// root's own entry failed, read as "absent", and the root came out `added <root>:
-    /// new directory` (and a removal was said twice). Seen failing before the change (an
-    /// `added` finding). Now nothing is judged against it: a warning says the root waits,
-    /// and it is judged once the view can be read, against what was there.
-    #[test]
-    fn a_failed_view_with_no_baseline_to_take_its_place_invents_nothing() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let home = crate::home::Home::new(tmp.path().join("home"));
+    /// A home under `dir` with its session, and an append-only root `dir/tree` holding
+    /// one real CT image, `a.dcm`, profiled as it is.
+    fn one_ct_append_only(dir: &Path) -> (Session, PathBuf, RootProfile) {
+        let home = crate::home::Home::new(dir.join("home"));
         home.init().expect("init");
-        let mut session = Session::open(home).expect("session");
-        let root = tmp.path().join("tree");
+        let session = Session::open(home).expect("session");
+        let root = dir.join("tree");
         std::fs::create_dir(&root).expect("root");
         std::fs::write(
             root.join("a.dcm"),
@@ -13904,6 +13897,20 @@ mod tests {
             spec,
             entries: tree.entries,
         };
+        (session, root, profile)
+    }
+
+    /// Issue 15 (session 49, case28): a view file failed (a lock held on it) while the
+    /// signed baseline could not be read either (the profile store locked too), so the
+    /// fall-back could not take its place and the failed file was read: its lookup of the
+    /// root's own entry failed, read as "absent", and the root came out `added <root>:
+    /// new directory` (and a removal was said twice). Seen failing before the change (an
+    /// `added` finding). Now nothing is judged against it: a warning says the root waits,
+    /// and it is judged once the view can be read, against what was there.
+    #[test]
+    fn a_failed_view_with_no_baseline_to_take_its_place_invents_nothing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (mut session, _, profile) = one_ct_append_only(tmp.path());
         let config = WatchConfig {
             view_on_disk: true,
             ..WatchConfig::default()
@@ -14070,29 +14077,7 @@ mod tests {
     #[test]
     fn a_stored_image_is_never_taken_for_new_while_its_view_file_failed() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let home = crate::home::Home::new(tmp.path().join("home"));
-        home.init().expect("init");
-        let mut session = Session::open(home).expect("session");
-        let root = tmp.path().join("tree");
-        std::fs::create_dir(&root).expect("root");
-        std::fs::write(
-            root.join("a.dcm"),
-            pacsguard_testkit::pydicom_sample("CT_small.dcm"),
-        )
-        .expect("a file");
-        let spec = pacsguard_profile::RootSpec {
-            path: root.clone(),
-            policy: pacsguard_profile::Policy::AppendOnly,
-            hash: pacsguard_fs::HashAlgorithm::Blake3,
-            exclude: Vec::new(),
-            cross_mounts: false,
-        };
-        let mut tree = walk_subtrees(&spec, &[Vec::new()], &[]).expect("walked");
-        hash_tree(&spec, None, &mut tree, &|_| {});
-        let profile = RootProfile {
-            spec,
-            entries: tree.entries,
-        };
+        let (mut session, root, profile) = one_ct_append_only(tmp.path());
         let config = WatchConfig {
             view_on_disk: true,
             ..WatchConfig::default()
