@@ -386,27 +386,7 @@ mod reason_tests {
         guard.host_finding("h1", &raised(&old));
         guard.host_finding("h1", &raised(&new));
         let key = raised(&old).key("h1");
-        let row = HostRow {
-            id: 1,
-            name: "h1".into(),
-            fingerprint: old.clone(),
-            enrolled: 1,
-            revoked: Some(1_800_000_000),
-            last_contact: 0,
-            interval: 60,
-            trail_key: None,
-            size: 0,
-            peaks: Vec::new(),
-            checkpoint: None,
-            state: String::new(),
-            detail: String::new(),
-            revoked_by: None,
-            revoked_reason: None,
-            trail_grew: 0,
-            trail_promise: 0,
-            acknowledged: None,
-            again: Default::default(),
-        };
+        let row = revoked_row("h1", &old, 1_800_000_000);
         let actor = Actor {
             user: "alice".into(),
             uid: 1000,
