@@ -223,9 +223,9 @@ mod tests {
         .with_from(PathBuf::from(from))
     }
 
-    #[test]
-    fn the_data_under_a_new_name_is_proven_against_the_name_it_came_from() {
-        let base = RootProfile {
+    /// An append-only root `/store` holding `entries`.
+    fn store_of(entries: Vec<Entry>) -> RootProfile {
+        RootProfile {
             spec: RootSpec {
                 path: PathBuf::from("/store"),
                 policy: Policy::AppendOnly,
@@ -233,8 +233,17 @@ mod tests {
                 exclude: Vec::new(),
                 cross_mounts: false,
             },
-            entries: vec![file("a.dcm", 1), file("b.dcm", 2), file("st/c.dcm", 3)],
-        };
+            entries,
+        }
+    }
+
+    #[test]
+    fn the_data_under_a_new_name_is_proven_against_the_name_it_came_from() {
+        let base = store_of(vec![
+            file("a.dcm", 1),
+            file("b.dcm", 2),
+            file("st/c.dcm", 3),
+        ]);
         let findings = [
             moved("/store/a.dcm.locked", "/store/a.dcm"),
             moved("/store/x/b.locked", "/store/b.dcm"),
@@ -319,16 +328,7 @@ mod tests {
     /// in place, it is that stored image rewritten under any name it takes since.
     #[test]
     fn a_file_seen_written_over_a_stored_name_is_no_other_file_once_renamed() {
-        let base = RootProfile {
-            spec: RootSpec {
-                path: PathBuf::from("/store"),
-                policy: Policy::AppendOnly,
-                hash: HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
-            entries: vec![file("a.dcm", 1), file("b.dcm", 2), file("c.dcm", 3)],
-        };
+        let base = store_of(vec![file("a.dcm", 1), file("b.dcm", 2), file("c.dcm", 3)]);
         let findings = [
             moved("/store/a.x.dcm", "/store/a.dcm"),
             moved("/store/b.x.dcm", "/store/b.dcm"),
